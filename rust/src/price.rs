@@ -1,0 +1,360 @@
+//! The price grid of one instrument: conversion between decimal prices and integer ticks.
+//!
+//! Inside the core every price is an `i64` number of ticks, so levels are keyed exactly and
+//! rounding is explicit. Prices arrive as exchange strings (`"61800.30"`, converted exactly) or
+//! as floats (accepted when within a millionth of a tick of the grid), and leave as the
+//! correctly rounded float of `ticks × tick_size`.
+
+use crate::error::{CoreError, CoreResult};
+
+/// Powers of ten that are exact in both `i128` and `f64`.
+const POW10: [i128; 23] = {
+    let mut table = [1_i128; 23];
+    let mut i = 1;
+    while i < 23 {
+        table[i] = table[i - 1] * 10;
+        i += 1;
+    }
+    table
+};
+
+/// How far (in ticks) a float price may sit from the grid and still count as on it.
+const FLOAT_GRID_TOLERANCE: f64 = 1e-6;
+
+/// A decimal number `mantissa × 10^-scale`, as read from exchange text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decimal {
+    /// The digits, without the point.
+    pub mantissa: i128,
+    /// How many of them are after the point.
+    pub scale: u32,
+}
+
+impl Decimal {
+    /// Parses plain decimal text such as `"61800.30"`, `"0.001"` or `"-5"` (no exponent).
+    /// Returns `None` when the text is not such a number or has more than 30 digits.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        let bytes = text.as_bytes();
+        let (negative, digits) = match bytes.first() {
+            Some(b'-') => (true, &bytes[1..]),
+            Some(b'+') => (false, &bytes[1..]),
+            _ => (false, bytes),
+        };
+        if digits.is_empty() {
+            return None;
+        }
+        let mut mantissa: i128 = 0;
+        let mut scale: u32 = 0;
+        let mut seen_point = false;
+        let mut seen_digit = false;
+        let mut significant = 0_u32;
+        for &byte in digits {
+            match byte {
+                b'0'..=b'9' => {
+                    seen_digit = true;
+                    if mantissa != 0 || byte != b'0' {
+                        significant += 1;
+                    }
+                    if significant > 30 {
+                        return None;
+                    }
+                    mantissa = mantissa * 10 + i128::from(byte - b'0');
+                    if seen_point {
+                        scale += 1;
+                    }
+                }
+                b'.' if !seen_point => seen_point = true,
+                _ => return None,
+            }
+        }
+        if !seen_digit || scale > 22 {
+            return None;
+        }
+        Some(Self {
+            mantissa: if negative { -mantissa } else { mantissa },
+            scale,
+        })
+    }
+
+    /// The shortest decimal that reads back as `value` (Rust's float formatting round-trips).
+    #[must_use]
+    pub fn from_f64(value: f64) -> Option<Self> {
+        if !value.is_finite() {
+            return None;
+        }
+        Self::parse(&format!("{value}"))
+    }
+
+    /// The nearest `f64`: one correctly rounded division of exact operands.
+    #[must_use]
+    pub fn to_f64(self) -> f64 {
+        self.mantissa as f64 / POW10[self.scale as usize] as f64
+    }
+}
+
+/// The tick grid of an instrument.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PriceGrid {
+    tick: Decimal,
+    tick_f64: f64,
+}
+
+impl PriceGrid {
+    /// A grid from the tick size as exchange text, e.g. `"0.10"`.
+    pub fn from_text(tick_size: &str) -> CoreResult<Self> {
+        let invalid = || CoreError::InvalidTickSize {
+            value: tick_size.to_owned(),
+        };
+        let tick = Decimal::parse(tick_size.trim()).ok_or_else(invalid)?;
+        Self::from_decimal(tick).ok_or_else(invalid)
+    }
+
+    /// A grid from the tick size as a float, e.g. `0.1` (read as its shortest decimal).
+    pub fn from_f64(tick_size: f64) -> CoreResult<Self> {
+        let invalid = || CoreError::InvalidTickSize {
+            value: format!("{tick_size}"),
+        };
+        let tick = Decimal::from_f64(tick_size).ok_or_else(invalid)?;
+        Self::from_decimal(tick).ok_or_else(invalid)
+    }
+
+    fn from_decimal(tick: Decimal) -> Option<Self> {
+        if tick.mantissa <= 0 {
+            return None;
+        }
+        // Strip trailing zeros so that "0.10" and "0.1" are the same grid.
+        let mut tick = tick;
+        while tick.scale > 0 && tick.mantissa % 10 == 0 {
+            tick.mantissa /= 10;
+            tick.scale -= 1;
+        }
+        Some(Self {
+            tick,
+            tick_f64: tick.to_f64(),
+        })
+    }
+
+    /// The tick size as a float.
+    #[must_use]
+    pub fn tick_size(&self) -> f64 {
+        self.tick_f64
+    }
+
+    /// The tick size as exact decimal text.
+    #[must_use]
+    pub fn tick_size_text(&self) -> String {
+        decimal_text(self.tick)
+    }
+
+    /// The price of `ticks`, correctly rounded to the nearest float.
+    #[must_use]
+    pub fn price(&self, ticks: i64) -> f64 {
+        Decimal {
+            mantissa: i128::from(ticks) * self.tick.mantissa,
+            scale: self.tick.scale,
+        }
+        .to_f64()
+    }
+
+    /// Exact ticks of a decimal price; `field` names where it came from for the error.
+    pub fn ticks_of_decimal(&self, price: Decimal, text: &dyn Fn() -> String, field: &dyn Fn() -> String) -> CoreResult<i64> {
+        if price.mantissa <= 0 {
+            return Err(CoreError::InvalidPrice {
+                value: text(),
+                field: field(),
+            });
+        }
+        let scale = price.scale.max(self.tick.scale);
+        let numerator = price.mantissa * POW10[(scale - price.scale) as usize];
+        let denominator = self.tick.mantissa * POW10[(scale - self.tick.scale) as usize];
+        if numerator % denominator != 0 {
+            return Err(CoreError::OffTick {
+                value: text(),
+                tick_size: self.tick_size_text(),
+                field: field(),
+            });
+        }
+        i64::try_from(numerator / denominator).map_err(|_| CoreError::InvalidPrice {
+            value: text(),
+            field: field(),
+        })
+    }
+
+    /// Exact ticks of a price written as exchange text, e.g. `"61800.30"`.
+    pub fn ticks_of_text(&self, price: &str, field: &dyn Fn() -> String) -> CoreResult<i64> {
+        match Decimal::parse(price) {
+            Some(decimal) => self.ticks_of_decimal(decimal, &|| price.to_owned(), field),
+            None => {
+                // Exponent forms such as "1e-5" are rare on venues; read them as floats.
+                let value: f64 = price.trim().parse().map_err(|_| CoreError::InvalidPrice {
+                    value: price.to_owned(),
+                    field: field(),
+                })?;
+                self.ticks_of_f64(value, field)
+            }
+        }
+    }
+
+    /// Ticks of a float price: it must be positive, finite and within a millionth of a tick of
+    /// the grid.
+    pub fn ticks_of_f64(&self, price: f64, field: &dyn Fn() -> String) -> CoreResult<i64> {
+        if !(price.is_finite() && price > 0.0) {
+            return Err(CoreError::InvalidPrice {
+                value: format!("{price}"),
+                field: field(),
+            });
+        }
+        let exact = price / self.tick_f64;
+        let ticks = exact.round();
+        if (exact - ticks).abs() > FLOAT_GRID_TOLERANCE || ticks > i64::MAX as f64 / 2.0 {
+            return Err(CoreError::OffTick {
+                value: format!("{price}"),
+                tick_size: self.tick_size_text(),
+                field: field(),
+            });
+        }
+        Ok(ticks as i64)
+    }
+
+    /// The largest tick at or below `price` (for bids) — no grid check.
+    #[must_use]
+    pub fn ticks_at_or_below(&self, price: f64) -> i64 {
+        let exact = price / self.tick_f64;
+        let nearest = exact.round();
+        if (exact - nearest).abs() <= FLOAT_GRID_TOLERANCE {
+            nearest as i64
+        } else {
+            exact.floor() as i64
+        }
+    }
+
+    /// The smallest tick at or above `price` (for asks) — no grid check.
+    #[must_use]
+    pub fn ticks_at_or_above(&self, price: f64) -> i64 {
+        let exact = price / self.tick_f64;
+        let nearest = exact.round();
+        if (exact - nearest).abs() <= FLOAT_GRID_TOLERANCE {
+            nearest as i64
+        } else {
+            exact.ceil() as i64
+        }
+    }
+}
+
+fn decimal_text(value: Decimal) -> String {
+    let digits = value.mantissa.unsigned_abs().to_string();
+    let sign = if value.mantissa < 0 { "-" } else { "" };
+    let scale = value.scale as usize;
+    if scale == 0 {
+        return format!("{sign}{digits}");
+    }
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (whole, fraction) = padded.split_at(padded.len() - scale);
+    format!("{sign}{whole}.{fraction}")
+}
+
+/// Parses a size written as exchange text: finite and not negative.
+pub fn size_of_text(size: &str, field: &dyn Fn() -> String) -> CoreResult<f64> {
+    let value: f64 = size.trim().parse().map_err(|_| CoreError::InvalidSize {
+        value: size.to_owned(),
+        field: field(),
+    })?;
+    check_size(value, field)
+}
+
+/// Checks a float size: finite and not negative.
+pub fn check_size(size: f64, field: &dyn Fn() -> String) -> CoreResult<f64> {
+    if size.is_finite() && size >= 0.0 {
+        // -0.0 is stored as 0.0.
+        Ok(size + 0.0)
+    } else {
+        Err(CoreError::InvalidSize {
+            value: format!("{size}"),
+            field: field(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn here() -> String {
+        "test".to_owned()
+    }
+
+    #[test]
+    fn decimal_parse_cases() {
+        let cases = [
+            ("61800.30", Some((6_180_030, 2))),
+            ("0.001", Some((1, 3))),
+            ("5", Some((5, 0))),
+            ("-1.5", Some((-15, 1))),
+            (".5", Some((5, 1))),
+            ("", None),
+            ("1.2.3", None),
+            ("1e5", None),
+            ("abc", None),
+            ("nan", None),
+        ];
+        for (text, expected) in cases {
+            let got = Decimal::parse(text).map(|d| (d.mantissa, d.scale));
+            assert_eq!(got, expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn text_prices_convert_exactly() {
+        let grid = PriceGrid::from_text("0.10").unwrap();
+        assert_eq!(grid.tick_size_text(), "0.1");
+        assert_eq!(grid.ticks_of_text("61800.30", &here).unwrap(), 618_003);
+        assert_eq!(grid.ticks_of_text("61800.3", &here).unwrap(), 618_003);
+        assert_eq!(grid.price(618_003), 61800.3);
+        assert!(matches!(grid.ticks_of_text("61800.35", &here), Err(CoreError::OffTick { .. })));
+        assert!(matches!(grid.ticks_of_text("0", &here), Err(CoreError::InvalidPrice { .. })));
+        assert!(matches!(grid.ticks_of_text("-1", &here), Err(CoreError::InvalidPrice { .. })));
+        assert!(matches!(grid.ticks_of_text("x", &here), Err(CoreError::InvalidPrice { .. })));
+    }
+
+    #[test]
+    fn float_prices_within_tolerance() {
+        let grid = PriceGrid::from_f64(0.1).unwrap();
+        assert_eq!(grid.ticks_of_f64(61800.3, &here).unwrap(), 618_003);
+        assert!(grid.ticks_of_f64(61800.35, &here).is_err());
+        assert!(grid.ticks_of_f64(f64::NAN, &here).is_err());
+        assert!(grid.ticks_of_f64(f64::INFINITY, &here).is_err());
+        let grid = PriceGrid::from_text("0.0001").unwrap();
+        assert_eq!(grid.ticks_of_f64(1.9531, &here).unwrap(), 19_531);
+        assert_eq!(grid.price(19_531), 1.9531);
+    }
+
+    #[test]
+    fn round_trip_of_every_tick_in_a_range() {
+        let grid = PriceGrid::from_text("0.01").unwrap();
+        for ticks in 1..20_000 {
+            let price = grid.price(ticks);
+            assert_eq!(grid.ticks_of_f64(price, &here).unwrap(), ticks);
+            assert_eq!(grid.ticks_of_text(&format!("{price}"), &here).unwrap(), ticks);
+        }
+    }
+
+    #[test]
+    fn bad_tick_sizes() {
+        for bad in ["0", "-0.1", "abc", ""] {
+            assert!(PriceGrid::from_text(bad).is_err(), "{bad}");
+        }
+        assert!(PriceGrid::from_f64(f64::NAN).is_err());
+        assert!(PriceGrid::from_f64(0.0).is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size_of_text("0.000", &here).unwrap(), 0.0);
+        assert_eq!(size_of_text("1.5", &here).unwrap(), 1.5);
+        assert!(size_of_text("-1", &here).is_err());
+        assert!(size_of_text("nan", &here).is_err());
+        assert!(size_of_text("inf", &here).is_err());
+        assert!(check_size(f64::NAN, &here).is_err());
+    }
+}
