@@ -183,7 +183,11 @@ impl Account {
     /// Sets position and entry from the venue (reconciliation at start-up).
     pub fn set_position(&mut self, position: f64, entry_price: f64) {
         self.position = if position.abs() < FLAT { 0.0 } else { position };
-        self.entry_price = if self.position == 0.0 { 0.0 } else { entry_price };
+        self.entry_price = if self.position == 0.0 {
+            0.0
+        } else {
+            entry_price
+        };
     }
 
     /// PnL realized by closing trades, before fees.
@@ -256,12 +260,17 @@ impl Account {
                 order.client_order_id
             )));
         }
-        self.open_orders.insert(order.client_order_id.clone(), order);
+        self.open_orders
+            .insert(order.client_order_id.clone(), order);
         Ok(())
     }
 
     /// The venue acknowledged an order. Returns whether we knew it.
-    pub fn acknowledge_order(&mut self, client_order_id: &str, venue_order_id: Option<String>) -> bool {
+    pub fn acknowledge_order(
+        &mut self,
+        client_order_id: &str,
+        venue_order_id: Option<String>,
+    ) -> bool {
         match self.open_orders.get_mut(client_order_id) {
             Some(order) => {
                 if order.status == OrderStatus::PendingNew {
@@ -290,20 +299,31 @@ impl Account {
                 self.closed_orders.remove(&oldest);
             }
         }
-        self.closed_order_ids.push_back(order.client_order_id.clone());
-        self.closed_orders.insert(order.client_order_id.clone(), order);
+        self.closed_order_ids
+            .push_back(order.client_order_id.clone());
+        self.closed_orders
+            .insert(order.client_order_id.clone(), order);
     }
 
     /// Applies one of our executions, once per trade id.
     pub fn apply_fill(&mut self, fill: &Fill) -> CoreResult<FillOutcome> {
         if !(fill.size.is_finite() && fill.size > 0.0) {
-            return Err(CoreError::InvalidOrder(format!("fill {}: size {} must be positive", fill.trade_id, fill.size)));
+            return Err(CoreError::InvalidOrder(format!(
+                "fill {}: size {} must be positive",
+                fill.trade_id, fill.size
+            )));
         }
         if !(fill.price.is_finite() && fill.price > 0.0) {
-            return Err(CoreError::InvalidOrder(format!("fill {}: price {} must be positive", fill.trade_id, fill.price)));
+            return Err(CoreError::InvalidOrder(format!(
+                "fill {}: price {} must be positive",
+                fill.trade_id, fill.price
+            )));
         }
         if !fill.fee.is_finite() {
-            return Err(CoreError::InvalidOrder(format!("fill {}: fee {} must be finite", fill.trade_id, fill.fee)));
+            return Err(CoreError::InvalidOrder(format!(
+                "fill {}: fee {} must be finite",
+                fill.trade_id, fill.fee
+            )));
         }
         if !self.seen_trade_ids.insert(fill.trade_id.clone()) {
             return Ok(FillOutcome::Duplicate);
@@ -314,7 +334,10 @@ impl Account {
         self.volume += fill.size;
         self.fill_count += 1;
 
-        let matched = fill.client_order_id.as_deref().is_some_and(|id| self.fill_order(id, fill.size));
+        let matched = fill
+            .client_order_id
+            .as_deref()
+            .is_some_and(|id| self.fill_order(id, fill.size));
         if matched {
             Ok(FillOutcome::Applied)
         } else {
@@ -327,7 +350,10 @@ impl Account {
         if let Some(order) = self.open_orders.get_mut(client_order_id) {
             order.filled += size;
             if order.remaining() <= FLAT {
-                let mut order = self.open_orders.remove(client_order_id).expect("just found");
+                let mut order = self
+                    .open_orders
+                    .remove(client_order_id)
+                    .expect("just found");
                 order.status = OrderStatus::Filled;
                 self.remember_closed(order);
             } else {
@@ -389,15 +415,26 @@ mod tests {
     #[test]
     fn round_trip_balances_to_the_cent() {
         let mut account = Account::new(1000.0);
-        account.add_order(Order::new("b1", Side::Buy, 100.0, 2.0)).unwrap();
-        account.add_order(Order::new("s1", Side::Sell, 110.0, 3.0)).unwrap();
-        assert_eq!(account.apply_fill(&fill("1", Some("b1"), Side::Buy, 100.0, 2.0, 0.04)).unwrap(), FillOutcome::Applied);
+        account
+            .add_order(Order::new("b1", Side::Buy, 100.0, 2.0))
+            .unwrap();
+        account
+            .add_order(Order::new("s1", Side::Sell, 110.0, 3.0))
+            .unwrap();
+        assert_eq!(
+            account
+                .apply_fill(&fill("1", Some("b1"), Side::Buy, 100.0, 2.0, 0.04))
+                .unwrap(),
+            FillOutcome::Applied
+        );
         assert_eq!(account.position(), 2.0);
         assert_eq!(account.entry_price(), 100.0);
         assert!(account.open_orders().is_empty() || !account.open_orders().contains_key("b1"));
         assert_eq!(account.order("b1").unwrap().status, OrderStatus::Filled);
         // Sell 3 at 110: closes 2 (+20), opens 1 short at 110.
-        account.apply_fill(&fill("2", Some("s1"), Side::Sell, 110.0, 3.0, 0.066)).unwrap();
+        account
+            .apply_fill(&fill("2", Some("s1"), Side::Sell, 110.0, 3.0, 0.066))
+            .unwrap();
         assert_eq!(account.position(), -1.0);
         assert_eq!(account.entry_price(), 110.0);
         assert_eq!(account.realized_pnl(), 20.0);
@@ -420,11 +457,18 @@ mod tests {
     #[test]
     fn fill_after_cancel_finds_the_order() {
         let mut account = Account::new(0.0);
-        account.add_order(Order::new("a", Side::Buy, 10.0, 1.0)).unwrap();
+        account
+            .add_order(Order::new("a", Side::Buy, 10.0, 1.0))
+            .unwrap();
         account.acknowledge_order("a", Some("99".into()));
         assert_eq!(account.order("a").unwrap().status, OrderStatus::New);
         account.close_order("a", OrderStatus::Canceled).unwrap();
-        assert_eq!(account.apply_fill(&fill("1", Some("a"), Side::Buy, 10.0, 1.0, 0.0)).unwrap(), FillOutcome::Applied);
+        assert_eq!(
+            account
+                .apply_fill(&fill("1", Some("a"), Side::Buy, 10.0, 1.0, 0.0))
+                .unwrap(),
+            FillOutcome::Applied
+        );
         assert_eq!(account.order("a").unwrap().status, OrderStatus::Filled);
         assert_eq!(account.position(), 1.0);
     }
@@ -432,13 +476,26 @@ mod tests {
     #[test]
     fn partial_fills_and_flat_residue() {
         let mut account = Account::new(0.0);
-        account.add_order(Order::new("a", Side::Buy, 10.0, 0.003)).unwrap();
-        account.apply_fill(&fill("1", Some("a"), Side::Buy, 10.0, 0.001, 0.0)).unwrap();
-        assert_eq!(account.order("a").unwrap().status, OrderStatus::PartiallyFilled);
-        account.apply_fill(&fill("2", Some("a"), Side::Buy, 10.0, 0.002, 0.0)).unwrap();
+        account
+            .add_order(Order::new("a", Side::Buy, 10.0, 0.003))
+            .unwrap();
+        account
+            .apply_fill(&fill("1", Some("a"), Side::Buy, 10.0, 0.001, 0.0))
+            .unwrap();
+        assert_eq!(
+            account.order("a").unwrap().status,
+            OrderStatus::PartiallyFilled
+        );
+        account
+            .apply_fill(&fill("2", Some("a"), Side::Buy, 10.0, 0.002, 0.0))
+            .unwrap();
         assert_eq!(account.order("a").unwrap().status, OrderStatus::Filled);
-        account.apply_fill(&fill("3", None, Side::Sell, 11.0, 0.001, 0.0)).unwrap();
-        account.apply_fill(&fill("4", None, Side::Sell, 11.0, 0.002, 0.0)).unwrap();
+        account
+            .apply_fill(&fill("3", None, Side::Sell, 11.0, 0.001, 0.0))
+            .unwrap();
+        account
+            .apply_fill(&fill("4", None, Side::Sell, 11.0, 0.002, 0.0))
+            .unwrap();
         assert_eq!(account.position(), 0.0, "decimal residue snaps to flat");
         assert_eq!(account.entry_price(), 0.0);
         assert!((account.realized_pnl() - 0.003).abs() < 1e-12);
@@ -447,12 +504,24 @@ mod tests {
     #[test]
     fn rejects_bad_orders_and_fills() {
         let mut account = Account::new(0.0);
-        assert!(account.add_order(Order::new("a", Side::Buy, 10.0, 0.0)).is_err());
-        assert!(account.add_order(Order::new("a", Side::Buy, f64::NAN, 1.0)).is_err());
-        account.add_order(Order::new("a", Side::Buy, 10.0, 1.0)).unwrap();
-        assert!(account.add_order(Order::new("a", Side::Buy, 10.0, 1.0)).is_err());
-        assert!(account.apply_fill(&fill("1", None, Side::Buy, 10.0, -1.0, 0.0)).is_err());
-        assert!(account.apply_fill(&fill("1", None, Side::Buy, 10.0, 1.0, f64::INFINITY)).is_err());
+        assert!(account
+            .add_order(Order::new("a", Side::Buy, 10.0, 0.0))
+            .is_err());
+        assert!(account
+            .add_order(Order::new("a", Side::Buy, f64::NAN, 1.0))
+            .is_err());
+        account
+            .add_order(Order::new("a", Side::Buy, 10.0, 1.0))
+            .unwrap();
+        assert!(account
+            .add_order(Order::new("a", Side::Buy, 10.0, 1.0))
+            .is_err());
+        assert!(account
+            .apply_fill(&fill("1", None, Side::Buy, 10.0, -1.0, 0.0))
+            .is_err());
+        assert!(account
+            .apply_fill(&fill("1", None, Side::Buy, 10.0, 1.0, f64::INFINITY))
+            .is_err());
         assert_eq!(account.fill_count(), 0);
     }
 }

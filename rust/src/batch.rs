@@ -71,7 +71,14 @@ pub enum BatchPrices<'a> {
 /// Applies `sides[i]` (true for bids), price and size `i` for every `i`, with no sequence
 /// check, and reads `watch` after each into row `i` of `out` (`len × watch.width()`). The
 /// whole batch is validated first: if any entry is invalid nothing is applied.
-pub fn apply_levels(book: &mut OrderBook, is_bid: &[bool], prices: BatchPrices<'_>, sizes: &[f64], watch: &Watch, out: &mut [f64]) -> CoreResult<()> {
+pub fn apply_levels(
+    book: &mut OrderBook,
+    is_bid: &[bool],
+    prices: BatchPrices<'_>,
+    sizes: &[f64],
+    watch: &Watch,
+    out: &mut [f64],
+) -> CoreResult<()> {
     let count = is_bid.len();
     let width = watch.width();
     let field = |index: usize| move || format!("updates[{index}]");
@@ -97,7 +104,10 @@ pub fn apply_levels(book: &mut OrderBook, is_bid: &[bool], prices: BatchPrices<'
     for (index, size) in sizes.iter().enumerate() {
         check_size(*size, &field(index))?;
     }
-    assert!(ticks.len() == count && sizes.len() == count && out.len() == count * width, "batch arrays must have one entry per update");
+    assert!(
+        ticks.len() == count && sizes.len() == count && out.len() == count * width,
+        "batch arrays must have one entry per update"
+    );
     for (index, row) in out.chunks_exact_mut(width).enumerate() {
         let side = if is_bid[index] { Side::Buy } else { Side::Sell };
         book.set_level(side, ticks[index], sizes[index] + 0.0);

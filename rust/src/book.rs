@@ -290,7 +290,13 @@ impl OrderBook {
     }
 
     /// Applies levels with no sequence check (an unsequenced feed or a simulator).
-    pub fn apply_levels(&mut self, bids: &[Level], asks: &[Level], exchange_time_ns: Option<i64>, receive_time_ns: Option<i64>) {
+    pub fn apply_levels(
+        &mut self,
+        bids: &[Level],
+        asks: &[Level],
+        exchange_time_ns: Option<i64>,
+        receive_time_ns: Option<i64>,
+    ) {
         self.apply_sides(bids, asks);
         self.stamp(exchange_time_ns, receive_time_ns);
     }
@@ -311,8 +317,10 @@ impl OrderBook {
                 self.symbol, self.sequencing
             )));
         }
-        self.bids.replace(bids.iter().map(|&(ticks, size)| (ticks, size)));
-        self.asks.replace(asks.iter().map(|&(ticks, size)| (-ticks, size)));
+        self.bids
+            .replace(bids.iter().map(|&(ticks, size)| (ticks, size)));
+        self.asks
+            .replace(asks.iter().map(|&(ticks, size)| (-ticks, size)));
         self.update_count += 1;
         self.level_update_count += (bids.len() + asks.len()) as u64;
         self.stamp(exchange_time_ns, receive_time_ns);
@@ -335,7 +343,9 @@ impl OrderBook {
                         self.buffer.push_front(diff);
                         break;
                     }
-                    ApplyOutcome::Buffered | ApplyOutcome::Dropped => unreachable!("book is live here"),
+                    ApplyOutcome::Buffered | ApplyOutcome::Dropped => {
+                        unreachable!("book is live here")
+                    }
                 }
             }
         }
@@ -418,7 +428,13 @@ impl OrderBook {
             return Err(self.wrong_sequencing("a Bybit message"));
         }
         if is_snapshot || update_id == 1 {
-            self.apply_snapshot(Some(update_id), bids, asks, exchange_time_ns, receive_time_ns)?;
+            self.apply_snapshot(
+                Some(update_id),
+                bids,
+                asks,
+                exchange_time_ns,
+                receive_time_ns,
+            )?;
             return Ok(ApplyOutcome::Applied);
         }
         if self.status != BookStatus::Live {

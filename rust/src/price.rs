@@ -158,7 +158,12 @@ impl PriceGrid {
     }
 
     /// Exact ticks of a decimal price; `field` names where it came from for the error.
-    pub fn ticks_of_decimal(&self, price: Decimal, text: &dyn Fn() -> String, field: &dyn Fn() -> String) -> CoreResult<i64> {
+    pub fn ticks_of_decimal(
+        &self,
+        price: Decimal,
+        text: &dyn Fn() -> String,
+        field: &dyn Fn() -> String,
+    ) -> CoreResult<i64> {
         if price.mantissa <= 0 {
             return Err(CoreError::InvalidPrice {
                 value: text(),
@@ -311,10 +316,22 @@ mod tests {
         assert_eq!(grid.ticks_of_text("61800.30", &here).unwrap(), 618_003);
         assert_eq!(grid.ticks_of_text("61800.3", &here).unwrap(), 618_003);
         assert_eq!(grid.price(618_003), 61800.3);
-        assert!(matches!(grid.ticks_of_text("61800.35", &here), Err(CoreError::OffTick { .. })));
-        assert!(matches!(grid.ticks_of_text("0", &here), Err(CoreError::InvalidPrice { .. })));
-        assert!(matches!(grid.ticks_of_text("-1", &here), Err(CoreError::InvalidPrice { .. })));
-        assert!(matches!(grid.ticks_of_text("x", &here), Err(CoreError::InvalidPrice { .. })));
+        assert!(matches!(
+            grid.ticks_of_text("61800.35", &here),
+            Err(CoreError::OffTick { .. })
+        ));
+        assert!(matches!(
+            grid.ticks_of_text("0", &here),
+            Err(CoreError::InvalidPrice { .. })
+        ));
+        assert!(matches!(
+            grid.ticks_of_text("-1", &here),
+            Err(CoreError::InvalidPrice { .. })
+        ));
+        assert!(matches!(
+            grid.ticks_of_text("x", &here),
+            Err(CoreError::InvalidPrice { .. })
+        ));
     }
 
     #[test]
@@ -335,7 +352,10 @@ mod tests {
         for ticks in 1..20_000 {
             let price = grid.price(ticks);
             assert_eq!(grid.ticks_of_f64(price, &here).unwrap(), ticks);
-            assert_eq!(grid.ticks_of_text(&format!("{price}"), &here).unwrap(), ticks);
+            assert_eq!(
+                grid.ticks_of_text(&format!("{price}"), &here).unwrap(),
+                ticks
+            );
         }
     }
 

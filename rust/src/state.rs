@@ -27,7 +27,12 @@ pub struct SymbolState {
 impl SymbolState {
     /// Fresh state for `symbol` on `grid`.
     #[must_use]
-    pub fn new(symbol: &str, grid: PriceGrid, sequencing: Sequencing, tape_capacity: usize) -> Self {
+    pub fn new(
+        symbol: &str,
+        grid: PriceGrid,
+        sequencing: Sequencing,
+        tape_capacity: usize,
+    ) -> Self {
         Self {
             book: OrderBook::new(symbol, grid, sequencing),
             tape: TradeTape::new(tape_capacity),
@@ -79,7 +84,9 @@ impl<S> SharedState<S> {
     pub fn new(exchange: &str) -> CoreResult<Self> {
         let exchange = exchange.trim();
         if exchange.is_empty() {
-            return Err(CoreError::Malformed("the exchange name is empty".to_owned()));
+            return Err(CoreError::Malformed(
+                "the exchange name is empty".to_owned(),
+            ));
         }
         Ok(Self {
             exchange: exchange.to_owned(),
@@ -102,7 +109,11 @@ impl<S> SharedState<S> {
     }
 
     /// Adds one symbol, its state made by `make`. Errors if the name is invalid or already added.
-    pub fn add_symbol(&mut self, symbol: &str, make: impl FnOnce(&str) -> CoreResult<S>) -> CoreResult<&mut S> {
+    pub fn add_symbol(
+        &mut self,
+        symbol: &str,
+        make: impl FnOnce(&str) -> CoreResult<S>,
+    ) -> CoreResult<&mut S> {
         check_symbol(symbol)?;
         if self.index.contains_key(symbol) {
             return Err(CoreError::DuplicateSymbol(symbol.to_owned()));
@@ -126,19 +137,27 @@ impl<S> SharedState<S> {
 
     /// The state of `symbol`.
     pub fn get(&self, symbol: &str) -> CoreResult<&S> {
-        let index = *self.index.get(symbol).ok_or_else(|| CoreError::UnknownSymbol(symbol.to_owned()))?;
+        let index = *self
+            .index
+            .get(symbol)
+            .ok_or_else(|| CoreError::UnknownSymbol(symbol.to_owned()))?;
         Ok(&self.symbols[index].1)
     }
 
     /// The state of `symbol`, to change it.
     pub fn get_mut(&mut self, symbol: &str) -> CoreResult<&mut S> {
-        let index = *self.index.get(symbol).ok_or_else(|| CoreError::UnknownSymbol(symbol.to_owned()))?;
+        let index = *self
+            .index
+            .get(symbol)
+            .ok_or_else(|| CoreError::UnknownSymbol(symbol.to_owned()))?;
         Ok(&mut self.symbols[index].1)
     }
 
     /// Every symbol's state, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &S)> {
-        self.symbols.iter().map(|(name, state)| (name.as_str(), state))
+        self.symbols
+            .iter()
+            .map(|(name, state)| (name.as_str(), state))
     }
 
     /// Says which API key (by its id, never its secret) serves `symbol`.
@@ -147,7 +166,9 @@ impl<S> SharedState<S> {
             return Err(CoreError::UnknownSymbol(symbol.to_owned()));
         }
         if key_id.is_empty() {
-            return Err(CoreError::Malformed(format!("{symbol}: the key id is empty")));
+            return Err(CoreError::Malformed(format!(
+                "{symbol}: the key id is empty"
+            )));
         }
         self.key_ids.insert(symbol.to_owned(), key_id.to_owned());
         Ok(())
@@ -171,17 +192,34 @@ mod tests {
         assert_eq!(state.sequencing(), Sequencing::Binance);
         for symbol in ["BTCUSDT", "ETHUSDT"] {
             state
-                .add_symbol(symbol, |name| Ok(SymbolState::new(name, grid, Sequencing::Binance, 100)))
+                .add_symbol(symbol, |name| {
+                    Ok(SymbolState::new(name, grid, Sequencing::Binance, 100))
+                })
                 .unwrap();
         }
         assert!(matches!(
-            state.add_symbol("BTCUSDT", |name| Ok(SymbolState::new(name, grid, Sequencing::Binance, 100))),
+            state.add_symbol("BTCUSDT", |name| Ok(SymbolState::new(
+                name,
+                grid,
+                Sequencing::Binance,
+                100
+            ))),
             Err(CoreError::DuplicateSymbol(_))
         ));
-        assert!(state.add_symbol("bad symbol", |name| Ok(SymbolState::new(name, grid, Sequencing::Binance, 1))).is_err());
+        assert!(state
+            .add_symbol("bad symbol", |name| Ok(SymbolState::new(
+                name,
+                grid,
+                Sequencing::Binance,
+                1
+            )))
+            .is_err());
         assert_eq!(state.symbols().collect::<Vec<_>>(), ["BTCUSDT", "ETHUSDT"]);
         assert_eq!(state.get("ETHUSDT").unwrap().book.symbol(), "ETHUSDT");
-        assert!(matches!(state.get("XRPUSDT"), Err(CoreError::UnknownSymbol(_))));
+        assert!(matches!(
+            state.get("XRPUSDT"),
+            Err(CoreError::UnknownSymbol(_))
+        ));
         state.assign_key("BTCUSDT", "key-1").unwrap();
         assert_eq!(state.key_id("BTCUSDT"), Some("key-1"));
         assert!(state.assign_key("XRPUSDT", "key-1").is_err());

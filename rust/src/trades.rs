@@ -153,8 +153,14 @@ impl TradeTape {
         let now = now_ns.unwrap_or(newest.exchange_time_ns);
         let start = now - span_ns;
         // Exchange times are not decreasing on a venue's tape, so the window is a suffix.
-        let first = self.trades.partition_point(|trade| trade.exchange_time_ns <= start);
-        Self::aggregate(self.trades.range(first..).filter(|trade| trade.exchange_time_ns <= now))
+        let first = self
+            .trades
+            .partition_point(|trade| trade.exchange_time_ns <= start);
+        Self::aggregate(
+            self.trades
+                .range(first..)
+                .filter(|trade| trade.exchange_time_ns <= now),
+        )
     }
 }
 

@@ -149,14 +149,21 @@ impl Ladder {
 
     /// Levels from the best outward, as (key, size).
     pub(crate) fn iter_from_best(&self) -> impl Iterator<Item = (i64, f64)> + '_ {
-        self.keys.iter().copied().zip(self.sizes.iter().copied()).rev()
+        self.keys
+            .iter()
+            .copied()
+            .zip(self.sizes.iter().copied())
+            .rev()
     }
 
     /// Checks the ladder's own invariants (strictly ascending keys, positive finite sizes).
     #[cfg(test)]
     pub(crate) fn is_well_formed(&self) -> bool {
         self.keys.windows(2).all(|pair| pair[0] < pair[1])
-            && self.sizes.iter().all(|size| size.is_finite() && *size > 0.0)
+            && self
+                .sizes
+                .iter()
+                .all(|size| size.is_finite() && *size > 0.0)
             && self.keys.len() == self.sizes.len()
     }
 }
@@ -173,7 +180,10 @@ mod tests {
         }
         assert!(ladder.is_well_formed());
         assert_eq!(ladder.best(), Some((100, 110.0)));
-        assert!(!ladder.set(42, 0.0), "deleting an absent level changes nothing");
+        assert!(
+            !ladder.set(42, 0.0),
+            "deleting an absent level changes nothing"
+        );
         assert!(ladder.set(100, 0.0));
         assert_eq!(ladder.best(), Some((9, 19.0)));
         assert!(!ladder.set(9, 19.0), "same size is no change");
@@ -181,7 +191,10 @@ mod tests {
         assert_eq!(ladder.size_at(9), 1.0);
         assert_eq!(ladder.size_at(8), 0.0);
         assert_eq!(ladder.top_size(2), 1.0 + 17.0);
-        assert_eq!(ladder.top_size(100), ladder.iter_from_best().map(|(_, s)| s).sum::<f64>());
+        assert_eq!(
+            ladder.top_size(100),
+            ladder.iter_from_best().map(|(_, s)| s).sum::<f64>()
+        );
     }
 
     #[test]

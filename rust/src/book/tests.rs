@@ -14,7 +14,13 @@ fn binance() -> OrderBook {
     OrderBook::new("BTCUSDT", grid(), Sequencing::Binance)
 }
 
-fn diff<'a>(first: u64, last: u64, prev: u64, bids: &'a [Level], asks: &'a [Level]) -> BinanceDiff<'a> {
+fn diff<'a>(
+    first: u64,
+    last: u64,
+    prev: u64,
+    bids: &'a [Level],
+    asks: &'a [Level],
+) -> BinanceDiff<'a> {
     BinanceDiff {
         first_update_id: first,
         last_update_id: last,
@@ -37,14 +43,70 @@ fn edge_cases() {
         crossed: bool,
     }
     let cases = [
-        Case { name: "empty", bids: &[], asks: &[], best_bid: None, best_ask: None, crossed: false },
-        Case { name: "empty bid side", bids: &[], asks: &[(101, 1.0)], best_bid: None, best_ask: Some((101, 1.0)), crossed: false },
-        Case { name: "empty ask side", bids: &[(99, 2.0)], asks: &[], best_bid: Some((99, 2.0)), best_ask: None, crossed: false },
-        Case { name: "normal", bids: &[(98, 1.0), (99, 2.0)], asks: &[(101, 3.0), (100, 4.0)], best_bid: Some((99, 2.0)), best_ask: Some((100, 4.0)), crossed: false },
-        Case { name: "locked", bids: &[(100, 1.0)], asks: &[(100, 1.0)], best_bid: Some((100, 1.0)), best_ask: Some((100, 1.0)), crossed: true },
-        Case { name: "crossed", bids: &[(101, 1.0)], asks: &[(100, 1.0)], best_bid: Some((101, 1.0)), best_ask: Some((100, 1.0)), crossed: true },
-        Case { name: "delete of an absent level", bids: &[(99, 2.0), (50, 0.0)], asks: &[(100, 1.0), (200, 0.0)], best_bid: Some((99, 2.0)), best_ask: Some((100, 1.0)), crossed: false },
-        Case { name: "update then delete in one message", bids: &[(99, 2.0), (99, 0.0), (98, 1.0)], asks: &[], best_bid: Some((98, 1.0)), best_ask: None, crossed: false },
+        Case {
+            name: "empty",
+            bids: &[],
+            asks: &[],
+            best_bid: None,
+            best_ask: None,
+            crossed: false,
+        },
+        Case {
+            name: "empty bid side",
+            bids: &[],
+            asks: &[(101, 1.0)],
+            best_bid: None,
+            best_ask: Some((101, 1.0)),
+            crossed: false,
+        },
+        Case {
+            name: "empty ask side",
+            bids: &[(99, 2.0)],
+            asks: &[],
+            best_bid: Some((99, 2.0)),
+            best_ask: None,
+            crossed: false,
+        },
+        Case {
+            name: "normal",
+            bids: &[(98, 1.0), (99, 2.0)],
+            asks: &[(101, 3.0), (100, 4.0)],
+            best_bid: Some((99, 2.0)),
+            best_ask: Some((100, 4.0)),
+            crossed: false,
+        },
+        Case {
+            name: "locked",
+            bids: &[(100, 1.0)],
+            asks: &[(100, 1.0)],
+            best_bid: Some((100, 1.0)),
+            best_ask: Some((100, 1.0)),
+            crossed: true,
+        },
+        Case {
+            name: "crossed",
+            bids: &[(101, 1.0)],
+            asks: &[(100, 1.0)],
+            best_bid: Some((101, 1.0)),
+            best_ask: Some((100, 1.0)),
+            crossed: true,
+        },
+        Case {
+            name: "delete of an absent level",
+            bids: &[(99, 2.0), (50, 0.0)],
+            asks: &[(100, 1.0), (200, 0.0)],
+            best_bid: Some((99, 2.0)),
+            best_ask: Some((100, 1.0)),
+            crossed: false,
+        },
+        Case {
+            name: "update then delete in one message",
+            bids: &[(99, 2.0), (99, 0.0), (98, 1.0)],
+            asks: &[],
+            best_bid: Some((98, 1.0)),
+            best_ask: None,
+            crossed: false,
+        },
     ];
     for case in cases {
         let mut book = OrderBook::new("X", grid(), Sequencing::Unsequenced);
@@ -53,14 +115,24 @@ fn edge_cases() {
         assert_eq!(book.best_ask(), case.best_ask, "{}", case.name);
         assert_eq!(book.is_crossed(), case.crossed, "{}", case.name);
         assert!(book.is_well_formed(), "{}", case.name);
-        assert_eq!(book.mid().is_some(), case.best_bid.is_some() && case.best_ask.is_some(), "{}", case.name);
+        assert_eq!(
+            book.mid().is_some(),
+            case.best_bid.is_some() && case.best_ask.is_some(),
+            "{}",
+            case.name
+        );
     }
 }
 
 #[test]
 fn reads_on_a_small_book() {
     let mut book = OrderBook::new("X", grid(), Sequencing::Unsequenced);
-    book.apply_levels(&[(1000, 1.0), (999, 2.0), (990, 4.0)], &[(1002, 3.0), (1003, 5.0)], Some(7), Some(9));
+    book.apply_levels(
+        &[(1000, 1.0), (999, 2.0), (990, 4.0)],
+        &[(1002, 3.0), (1003, 5.0)],
+        Some(7),
+        Some(9),
+    );
     assert_eq!(book.best_bid_price(), Some(100.0));
     assert_eq!(book.best_ask_price(), Some(100.2));
     assert_eq!(book.mid(), Some(100.1));
@@ -88,27 +160,66 @@ fn binance_bridging_follows_the_official_procedure() {
     let mut book = binance();
     assert_eq!(book.status(), BookStatus::AwaitingSnapshot);
     // Stream starts before the snapshot: buffered.
-    assert_eq!(book.apply_binance_diff(&diff(90, 95, 89, &[(1, 1.0)], &[])).unwrap(), ApplyOutcome::Buffered);
-    assert_eq!(book.apply_binance_diff(&diff(96, 102, 95, &[(2, 1.0)], &[])).unwrap(), ApplyOutcome::Buffered);
-    assert_eq!(book.apply_binance_diff(&diff(103, 110, 102, &[(3, 1.0)], &[])).unwrap(), ApplyOutcome::Buffered);
+    assert_eq!(
+        book.apply_binance_diff(&diff(90, 95, 89, &[(1, 1.0)], &[]))
+            .unwrap(),
+        ApplyOutcome::Buffered
+    );
+    assert_eq!(
+        book.apply_binance_diff(&diff(96, 102, 95, &[(2, 1.0)], &[]))
+            .unwrap(),
+        ApplyOutcome::Buffered
+    );
+    assert_eq!(
+        book.apply_binance_diff(&diff(103, 110, 102, &[(3, 1.0)], &[]))
+            .unwrap(),
+        ApplyOutcome::Buffered
+    );
     // Snapshot at 100: the first diff (u=95 < 100) is dropped, the second bridges (96 <= 100 <= 102).
-    let outcome = book.apply_snapshot(Some(100), &[(10, 5.0)], &[(20, 5.0)], None, None).unwrap();
-    assert_eq!(outcome, SnapshotOutcome { replayed: 2, dropped: 1, status: BookStatus::Live });
-    assert_eq!(book.size_at(Side::Buy, 1), 0.0, "pre-snapshot diff must not be applied");
+    let outcome = book
+        .apply_snapshot(Some(100), &[(10, 5.0)], &[(20, 5.0)], None, None)
+        .unwrap();
+    assert_eq!(
+        outcome,
+        SnapshotOutcome {
+            replayed: 2,
+            dropped: 1,
+            status: BookStatus::Live
+        }
+    );
+    assert_eq!(
+        book.size_at(Side::Buy, 1),
+        0.0,
+        "pre-snapshot diff must not be applied"
+    );
     assert_eq!(book.size_at(Side::Buy, 2), 1.0);
     assert_eq!(book.size_at(Side::Buy, 3), 1.0);
     assert_eq!(book.last_update_id(), Some(110));
     // Continues with pu == previous u.
-    assert_eq!(book.apply_binance_diff(&diff(111, 115, 110, &[(4, 1.0)], &[])).unwrap(), ApplyOutcome::Applied);
+    assert_eq!(
+        book.apply_binance_diff(&diff(111, 115, 110, &[(4, 1.0)], &[]))
+            .unwrap(),
+        ApplyOutcome::Applied
+    );
     // A gap: pu 120 != 115. Not applied; the book needs a resync and buffers what follows.
-    assert_eq!(book.apply_binance_diff(&diff(121, 125, 120, &[(5, 1.0)], &[])).unwrap(), ApplyOutcome::Gap);
+    assert_eq!(
+        book.apply_binance_diff(&diff(121, 125, 120, &[(5, 1.0)], &[]))
+            .unwrap(),
+        ApplyOutcome::Gap
+    );
     assert_eq!(book.status(), BookStatus::NeedsResync);
     assert_eq!(book.size_at(Side::Buy, 5), 0.0);
     assert!(book.last_gap().unwrap().contains("pu=120"));
-    assert_eq!(book.apply_binance_diff(&diff(126, 130, 125, &[(6, 1.0)], &[])).unwrap(), ApplyOutcome::Buffered);
+    assert_eq!(
+        book.apply_binance_diff(&diff(126, 130, 125, &[(6, 1.0)], &[]))
+            .unwrap(),
+        ApplyOutcome::Buffered
+    );
     assert_eq!(book.size_at(Side::Buy, 6), 0.0);
     // A fresh snapshot at 127 bridges with the buffered 126..130 diff.
-    let outcome = book.apply_snapshot(Some(127), &[(10, 1.0)], &[(20, 1.0)], None, None).unwrap();
+    let outcome = book
+        .apply_snapshot(Some(127), &[(10, 1.0)], &[(20, 1.0)], None, None)
+        .unwrap();
     assert_eq!(outcome.status, BookStatus::Live);
     assert_eq!((outcome.replayed, outcome.dropped), (1, 1));
     assert_eq!(book.size_at(Side::Buy, 6), 1.0);
@@ -119,59 +230,129 @@ fn binance_bridging_follows_the_official_procedure() {
 fn binance_snapshot_newer_than_the_first_event_is_fine_and_older_is_a_gap() {
     // Snapshot arrives before any event: the next event must bridge.
     let mut book = binance();
-    book.apply_snapshot(Some(100), &[(10, 1.0)], &[(20, 1.0)], None, None).unwrap();
-    assert_eq!(book.apply_binance_diff(&diff(50, 99, 49, &[], &[])).unwrap(), ApplyOutcome::Stale);
-    assert_eq!(book.apply_binance_diff(&diff(101, 105, 99, &[(11, 1.0)], &[])).unwrap(), ApplyOutcome::Gap);
+    book.apply_snapshot(Some(100), &[(10, 1.0)], &[(20, 1.0)], None, None)
+        .unwrap();
+    assert_eq!(
+        book.apply_binance_diff(&diff(50, 99, 49, &[], &[]))
+            .unwrap(),
+        ApplyOutcome::Stale
+    );
+    assert_eq!(
+        book.apply_binance_diff(&diff(101, 105, 99, &[(11, 1.0)], &[]))
+            .unwrap(),
+        ApplyOutcome::Gap
+    );
     assert_eq!(book.size_at(Side::Buy, 11), 0.0);
     // A snapshot so old that the buffer cannot bridge it stays not-live.
     let mut book = binance();
-    book.apply_binance_diff(&diff(200, 210, 199, &[(1, 1.0)], &[])).unwrap();
-    let outcome = book.apply_snapshot(Some(150), &[(10, 1.0)], &[], None, None).unwrap();
+    book.apply_binance_diff(&diff(200, 210, 199, &[(1, 1.0)], &[]))
+        .unwrap();
+    let outcome = book
+        .apply_snapshot(Some(150), &[(10, 1.0)], &[], None, None)
+        .unwrap();
     assert_eq!(outcome.status, BookStatus::NeedsResync);
-    assert_eq!(book.buffered(), 1, "the unbridged diff is kept for the next snapshot");
-    let outcome = book.apply_snapshot(Some(205), &[(10, 1.0)], &[], None, None).unwrap();
+    assert_eq!(
+        book.buffered(),
+        1,
+        "the unbridged diff is kept for the next snapshot"
+    );
+    let outcome = book
+        .apply_snapshot(Some(205), &[(10, 1.0)], &[], None, None)
+        .unwrap();
     assert_eq!(outcome.status, BookStatus::Live);
     assert_eq!(book.size_at(Side::Buy, 1), 1.0);
 }
 
 #[test]
 fn bybit_rules() {
-    let mut book = OrderBook::new("XRPUSDT", PriceGrid::from_text("0.0001").unwrap(), Sequencing::Bybit);
-    assert_eq!(book.apply_bybit(false, 5, &[(1, 1.0)], &[], None, None).unwrap(), ApplyOutcome::Dropped);
-    assert_eq!(book.apply_bybit(true, 10, &[(100, 1.0)], &[(105, 1.0)], None, None).unwrap(), ApplyOutcome::Applied);
+    let mut book = OrderBook::new(
+        "XRPUSDT",
+        PriceGrid::from_text("0.0001").unwrap(),
+        Sequencing::Bybit,
+    );
+    assert_eq!(
+        book.apply_bybit(false, 5, &[(1, 1.0)], &[], None, None)
+            .unwrap(),
+        ApplyOutcome::Dropped
+    );
+    assert_eq!(
+        book.apply_bybit(true, 10, &[(100, 1.0)], &[(105, 1.0)], None, None)
+            .unwrap(),
+        ApplyOutcome::Applied
+    );
     assert_eq!(book.status(), BookStatus::Live);
-    assert_eq!(book.apply_bybit(false, 11, &[(101, 2.0)], &[], None, None).unwrap(), ApplyOutcome::Applied);
-    assert_eq!(book.apply_bybit(false, 11, &[(102, 2.0)], &[], None, None).unwrap(), ApplyOutcome::Stale);
-    assert_eq!(book.apply_bybit(false, 13, &[(103, 2.0)], &[], None, None).unwrap(), ApplyOutcome::Gap);
+    assert_eq!(
+        book.apply_bybit(false, 11, &[(101, 2.0)], &[], None, None)
+            .unwrap(),
+        ApplyOutcome::Applied
+    );
+    assert_eq!(
+        book.apply_bybit(false, 11, &[(102, 2.0)], &[], None, None)
+            .unwrap(),
+        ApplyOutcome::Stale
+    );
+    assert_eq!(
+        book.apply_bybit(false, 13, &[(103, 2.0)], &[], None, None)
+            .unwrap(),
+        ApplyOutcome::Gap
+    );
     assert_eq!(book.status(), BookStatus::NeedsResync);
-    assert_eq!(book.apply_bybit(false, 14, &[(104, 2.0)], &[], None, None).unwrap(), ApplyOutcome::Dropped);
+    assert_eq!(
+        book.apply_bybit(false, 14, &[(104, 2.0)], &[], None, None)
+            .unwrap(),
+        ApplyOutcome::Dropped
+    );
     assert_eq!(book.best_bid(), Some((101, 2.0)));
     // u == 1: the venue restarted; the message replaces the book.
-    assert_eq!(book.apply_bybit(false, 1, &[(90, 1.0)], &[(95, 1.0)], None, None).unwrap(), ApplyOutcome::Applied);
+    assert_eq!(
+        book.apply_bybit(false, 1, &[(90, 1.0)], &[(95, 1.0)], None, None)
+            .unwrap(),
+        ApplyOutcome::Applied
+    );
     assert_eq!(book.status(), BookStatus::Live);
     assert_eq!(book.best_bid(), Some((90, 1.0)));
     assert_eq!(book.level_count(Side::Buy), 1);
-    assert_eq!(book.apply_bybit(false, 2, &[(91, 1.0)], &[], None, None).unwrap(), ApplyOutcome::Applied);
+    assert_eq!(
+        book.apply_bybit(false, 2, &[(91, 1.0)], &[], None, None)
+            .unwrap(),
+        ApplyOutcome::Applied
+    );
     // Wrong venue's message is an error, not a silent apply.
     assert!(book.apply_binance_diff(&diff(1, 2, 0, &[], &[])).is_err());
-    assert!(binance().apply_bybit(true, 1, &[], &[], None, None).is_err());
-    assert!(binance().apply_snapshot(None, &[], &[], None, None).is_err());
+    assert!(binance()
+        .apply_bybit(true, 1, &[], &[], None, None)
+        .is_err());
+    assert!(binance()
+        .apply_snapshot(None, &[], &[], None, None)
+        .is_err());
 }
 
 #[test]
 fn invalidate_needs_a_snapshot() {
     let mut book = binance();
-    book.apply_snapshot(Some(1), &[(10, 1.0)], &[(20, 1.0)], None, None).unwrap();
+    book.apply_snapshot(Some(1), &[(10, 1.0)], &[(20, 1.0)], None, None)
+        .unwrap();
     book.invalidate("websocket reconnected");
     assert_eq!(book.status(), BookStatus::NeedsResync);
     assert_eq!(book.last_gap(), Some("websocket reconnected"));
-    assert_eq!(book.apply_binance_diff(&diff(2, 3, 1, &[(11, 1.0)], &[])).unwrap(), ApplyOutcome::Buffered);
+    assert_eq!(
+        book.apply_binance_diff(&diff(2, 3, 1, &[(11, 1.0)], &[]))
+            .unwrap(),
+        ApplyOutcome::Buffered
+    );
 }
 
 #[derive(Debug, Clone)]
 enum Op {
-    Set { bid: bool, ticks: i64, size: f64 },
-    Snapshot { bids: Vec<(i64, f64)>, asks: Vec<(i64, f64)> },
+    Set {
+        bid: bool,
+        ticks: i64,
+        size: f64,
+    },
+    Snapshot {
+        bids: Vec<(i64, f64)>,
+        asks: Vec<(i64, f64)>,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {

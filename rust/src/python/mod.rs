@@ -1,0 +1,71 @@
+//! The thin PyO3 layer: one file per core file, and one module `marketmaker._core` with a
+//! single export list. No market logic lives here.
+
+// PyO3's generated code and the Python naming of enum members (Side.BUY) need these.
+#![allow(missing_docs, non_camel_case_types, clippy::used_underscore_binding)]
+
+mod account;
+mod book;
+mod error;
+mod side;
+mod state;
+mod trades;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+mod _core {
+    use pyo3::prelude::*;
+
+    #[pymodule_export]
+    use super::account::{PyAccount, PyFill, PyFillOutcome, PyOrder, PyOrderStatus};
+    #[pymodule_export]
+    use super::book::{PyBookStatus, PyOrderBook, PySnapshotApplied, PyUpdateOutcome};
+    #[pymodule_export]
+    use super::side::PySide;
+    #[pymodule_export]
+    use super::state::PySharedState;
+    #[pymodule_export]
+    use super::trades::{PyTrade, PyTradeTape, PyTradeWindow};
+
+    #[pymodule_init]
+    fn init(module: &Bound<'_, PyModule>) -> PyResult<()> {
+        let py = module.py();
+        module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        for (name, class) in super::exceptions(py) {
+            module.add(name, class)?;
+        }
+        Ok(())
+    }
+}
+
+fn exceptions(py: Python<'_>) -> Vec<(&'static str, Bound<'_, pyo3::types::PyType>)> {
+    use error::{
+        ConfigError, DuplicateSymbolError, InvalidInputError, InvalidOrderError, InvalidPriceError,
+        InvalidSizeError, InvalidTickSizeError, MalformedMessageError, MarketMakerError,
+        OffTickError, SequenceGapError, UnknownSymbolError,
+    };
+    vec![
+        ("MarketMakerError", py.get_type::<MarketMakerError>()),
+        ("InvalidInputError", py.get_type::<InvalidInputError>()),
+        ("InvalidPriceError", py.get_type::<InvalidPriceError>()),
+        ("OffTickError", py.get_type::<OffTickError>()),
+        ("InvalidSizeError", py.get_type::<InvalidSizeError>()),
+        (
+            "InvalidTickSizeError",
+            py.get_type::<InvalidTickSizeError>(),
+        ),
+        (
+            "MalformedMessageError",
+            py.get_type::<MalformedMessageError>(),
+        ),
+        ("SequenceGapError", py.get_type::<SequenceGapError>()),
+        ("UnknownSymbolError", py.get_type::<UnknownSymbolError>()),
+        (
+            "DuplicateSymbolError",
+            py.get_type::<DuplicateSymbolError>(),
+        ),
+        ("InvalidOrderError", py.get_type::<InvalidOrderError>()),
+        ("ConfigError", py.get_type::<ConfigError>()),
+    ]
+}
