@@ -71,6 +71,9 @@ pub enum BatchPrices<'a> {
 /// Applies `sides[i]` (true for bids), price and size `i` for every `i`, with no sequence
 /// check, and reads `watch` after each into row `i` of `out` (`len × watch.width()`). The
 /// whole batch is validated first: if any entry is invalid nothing is applied.
+///
+/// # Panics
+/// When the arrays do not all have one entry per update (`out`: `width` per update).
 pub fn apply_levels(
     book: &mut OrderBook,
     is_bid: &[bool],

@@ -583,6 +583,7 @@ impl OrderBook {
     }
 
     /// A side's levels from the best outward, as (ticks, size).
+    #[must_use]
     pub fn levels(&self, side: Side) -> Box<dyn Iterator<Item = Level> + '_> {
         match side {
             Side::Buy => Box::new(self.bids.iter_from_best()),

@@ -1,6 +1,6 @@
 //! The compiled core of `marketmaker`: the shared market state (order books with venue
 //! sequencing, trade tapes, account state) as plain Rust that `cargo test` checks without
-//! Python. The PyO3 bindings live in [`python`] behind the `python` feature.
+//! Python. The PyO3 bindings live in `python/` behind the `python` feature.
 
 pub mod account;
 pub mod batch;

@@ -98,6 +98,11 @@ impl Decimal {
 pub struct PriceGrid {
     tick: Decimal,
     tick_f64: f64,
+    /// The tick's digits and 10^scale as floats, for the fast exact path of [`Self::price`].
+    tick_mantissa_f64: f64,
+    scale_divisor: f64,
+    /// Tick counts up to this keep `ticks × mantissa` below 2^53, so the float product is exact.
+    exact_ticks: i64,
 }
 
 impl PriceGrid {
@@ -129,9 +134,13 @@ impl PriceGrid {
             tick.mantissa /= 10;
             tick.scale -= 1;
         }
+        let mantissa = i64::try_from(tick.mantissa).ok()?;
         Some(Self {
             tick,
             tick_f64: tick.to_f64(),
+            tick_mantissa_f64: mantissa as f64,
+            scale_divisor: POW10[tick.scale as usize] as f64,
+            exact_ticks: (1_i64 << 53) / mantissa,
         })
     }
 
@@ -149,7 +158,12 @@ impl PriceGrid {
 
     /// The price of `ticks`, correctly rounded to the nearest float.
     #[must_use]
+    #[inline]
     pub fn price(&self, ticks: i64) -> f64 {
+        if ticks.unsigned_abs() <= self.exact_ticks.unsigned_abs() {
+            // Both operands are exact floats, so one division rounds correctly.
+            return (ticks as f64 * self.tick_mantissa_f64) / self.scale_divisor;
+        }
         Decimal {
             mantissa: i128::from(ticks) * self.tick.mantissa,
             scale: self.tick.scale,
@@ -188,17 +202,15 @@ impl PriceGrid {
 
     /// Exact ticks of a price written as exchange text, e.g. `"61800.30"`.
     pub fn ticks_of_text(&self, price: &str, field: &dyn Fn() -> String) -> CoreResult<i64> {
-        match Decimal::parse(price) {
-            Some(decimal) => self.ticks_of_decimal(decimal, &|| price.to_owned(), field),
-            None => {
-                // Exponent forms such as "1e-5" are rare on venues; read them as floats.
-                let value: f64 = price.trim().parse().map_err(|_| CoreError::InvalidPrice {
-                    value: price.to_owned(),
-                    field: field(),
-                })?;
-                self.ticks_of_f64(value, field)
-            }
+        if let Some(decimal) = Decimal::parse(price) {
+            return self.ticks_of_decimal(decimal, &|| price.to_owned(), field);
         }
+        // Exponent forms such as "1e-5" are rare on venues; read them as floats.
+        let value: f64 = price.trim().parse().map_err(|_| CoreError::InvalidPrice {
+            value: price.to_owned(),
+            field: field(),
+        })?;
+        self.ticks_of_f64(value, field)
     }
 
     /// Ticks of a float price: it must be positive, finite and within a millionth of a tick of

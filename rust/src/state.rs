@@ -119,12 +119,14 @@ impl<S> SharedState<S> {
             return Err(CoreError::DuplicateSymbol(symbol.to_owned()));
         }
         let state = make(symbol)?;
-        self.index.insert(symbol.to_owned(), self.symbols.len());
+        let index = self.symbols.len();
+        self.index.insert(symbol.to_owned(), index);
         self.symbols.push((symbol.to_owned(), state));
-        Ok(&mut self.symbols.last_mut().expect("just pushed").1)
+        Ok(&mut self.symbols[index].1)
     }
 
     /// Symbols in the order they were added.
+    #[must_use]
     pub fn symbols(&self) -> impl ExactSizeIterator<Item = &str> {
         self.symbols.iter().map(|(name, _)| name.as_str())
     }

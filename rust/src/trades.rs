@@ -113,6 +113,7 @@ impl TradeTape {
     }
 
     /// Trades from oldest to newest.
+    #[must_use]
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Trade> + ExactSizeIterator {
         self.trades.iter()
     }

@@ -288,7 +288,7 @@ pub struct PyOrderBook {
 
 impl PyOrderBook {
     pub(crate) fn create(book: OrderBook, watch_depths: &[usize], strict: bool) -> PyResult<Self> {
-        if watch_depths.iter().any(|depth| *depth == 0) {
+        if watch_depths.contains(&0) {
             return Err(PyValueError::new_err("watch_depths must be positive"));
         }
         Ok(Self {
@@ -741,7 +741,7 @@ impl PyOrderBook {
                 ))
             }
         }
-        Ok(PyArray1::from_vec(py, out).reshape([count, width])?)
+        PyArray1::from_vec(py, out).reshape([count, width])
     }
 
     // ---- reads ----------------------------------------------------------------------------

@@ -1,8 +1,16 @@
 //! The thin PyO3 layer: one file per core file, and one module `marketmaker._core` with a
 //! single export list. No market logic lives here.
 
-// PyO3's generated code and the Python naming of enum members (Side.BUY) need these.
-#![allow(missing_docs, non_camel_case_types, clippy::used_underscore_binding)]
+// Python naming of enum members (Side.BUY); docstrings here are numpy-style Python docs, not
+// rustdoc; PyO3 methods take &self even on small frozen values.
+#![allow(
+    missing_docs,
+    non_camel_case_types,
+    clippy::upper_case_acronyms,
+    clippy::doc_markdown,
+    clippy::doc_link_with_quotes,
+    clippy::trivially_copy_pass_by_ref
+)]
 
 mod account;
 mod book;
