@@ -124,13 +124,13 @@ impl PyOrder {
 
     fn __repr__(&self) -> String {
         format!(
-            "Order(client_order_id={:?}, side=Side.{}, price={}, size={}, filled={}, status=OrderStatus.{:?})",
-            self.client_order_id,
+            "Order(client_order_id={}, side=Side.{}, price={}, size={}, filled={}, status=OrderStatus.{})",
+            super::quoted(&self.client_order_id),
             Side::from(self.side).as_str(),
             self.price,
             self.size,
             self.filled,
-            OrderStatus::from(self.status)
+            status_name(self.status)
         )
     }
 }
@@ -168,14 +168,26 @@ impl From<&Fill> for PyFill {
 impl PyFill {
     fn __repr__(&self) -> String {
         format!(
-            "Fill(trade_id={:?}, client_order_id={:?}, side=Side.{}, price={}, size={}, fee={})",
-            self.trade_id,
-            self.client_order_id,
+            "Fill(trade_id={}, client_order_id={}, side=Side.{}, price={}, size={}, fee={})",
+            super::quoted(&self.trade_id),
+            super::quoted_or_none(self.client_order_id.as_deref()),
             Side::from(self.side).as_str(),
             self.price,
             self.size,
             self.fee
         )
+    }
+}
+
+fn status_name(status: PyOrderStatus) -> &'static str {
+    match status {
+        PyOrderStatus::PENDING_NEW => "PENDING_NEW",
+        PyOrderStatus::NEW => "NEW",
+        PyOrderStatus::PARTIALLY_FILLED => "PARTIALLY_FILLED",
+        PyOrderStatus::FILLED => "FILLED",
+        PyOrderStatus::CANCELED => "CANCELED",
+        PyOrderStatus::REJECTED => "REJECTED",
+        PyOrderStatus::EXPIRED => "EXPIRED",
     }
 }
 

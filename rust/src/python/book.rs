@@ -872,10 +872,10 @@ impl PyOrderBook {
     fn __repr__(&self) -> String {
         let show = |price: Option<f64>| price.map_or_else(|| "None".to_owned(), |p| format!("{p}"));
         format!(
-            "OrderBook(symbol={:?}, tick_size={}, sequencing={:?}, status=BookStatus.{}, best_bid={}, best_ask={}, levels=({}, {}))",
-            self.book.symbol(),
-            self.book.grid().tick_size_text(),
-            sequencing_name(self.book.sequencing()),
+            "OrderBook({}, tick_size={}, sequencing={}, status=BookStatus.{}, best_bid={}, best_ask={}, levels=({}, {}))",
+            super::quoted(self.book.symbol()),
+            super::quoted(&self.book.grid().tick_size_text()),
+            super::quoted(sequencing_name(self.book.sequencing())),
             status_name(self.book.status().into()),
             show(self.book.best_bid_price()),
             show(self.book.best_ask_price()),

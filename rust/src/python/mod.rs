@@ -21,6 +21,17 @@ mod trades;
 
 use pyo3::prelude::*;
 
+/// A string as Python's `repr` writes it (single quotes), for `__repr__`s that read like the
+/// constructor call.
+pub(crate) fn quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// An optional string as Python's `repr` writes it.
+pub(crate) fn quoted_or_none(text: Option<&str>) -> String {
+    text.map_or_else(|| "None".to_owned(), quoted)
+}
+
 #[pymodule]
 mod _core {
     use pyo3::prelude::*;

@@ -1,0 +1,38 @@
+"""Shared fixtures: where the recorded market data lives, and skipping when it is absent.
+
+The recorded data is kept outside the repository, in ``../shared/data`` next to the project
+root (a user's fresh clone has no ``../shared``): tests that need it take the ``data_file``
+fixture and are skipped with the reason when the file is not there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+#: ``<repo>/../shared/data``, computed from this file's location so that it does not depend on
+#: the working directory pytest was started from.
+SHARED_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The recorded-data folder; skips the test when it is absent."""
+    if not SHARED_DATA_DIR.is_dir():
+        pytest.skip(f"recorded market data not found at {SHARED_DATA_DIR} (../shared/data)")
+    return SHARED_DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def data_file(data_dir: Path) -> Callable[[str], Path]:
+    """``data_file("binance-usdm/btcusdt_20240808.gz")``: the path, or a skip when missing."""
+
+    def locate(relative: str) -> Path:
+        path = data_dir / relative
+        if not path.is_file():
+            pytest.skip(f"recorded data file {relative} not found in {data_dir}")
+        return path
+
+    return locate
