@@ -173,10 +173,11 @@ impl PySharedState {
     }
 
     fn __repr__(&self) -> String {
+        let symbols: Vec<String> = self.state.symbols().map(super::quoted).collect();
         format!(
-            "SharedState(exchange={:?}, symbols={:?})",
-            self.state.exchange(),
-            self.symbols()
+            "SharedState({}, symbols=[{}])",
+            super::quoted(self.state.exchange()),
+            symbols.join(", ")
         )
     }
 }
