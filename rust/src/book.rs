@@ -546,6 +546,25 @@ impl OrderBook {
         }
     }
 
+    /// The level `rank` places from the best (0 = the touch), as (ticks, size).
+    #[inline]
+    #[must_use]
+    pub fn level_at_rank(&self, side: Side, rank: usize) -> Option<Level> {
+        match side {
+            Side::Buy => self.bids.at_rank(rank),
+            Side::Sell => self.asks.at_rank(rank).map(|(key, size)| (-key, size)),
+        }
+    }
+
+    /// Sizes of a side's best `depth` levels, best first.
+    #[inline]
+    pub fn top_level_sizes(&self, side: Side, depth: usize) -> impl Iterator<Item = f64> + '_ {
+        match side {
+            Side::Buy => self.bids.top_sizes_iter(depth),
+            Side::Sell => self.asks.top_sizes_iter(depth),
+        }
+    }
+
     /// Summed size of the best `depth` levels of a side.
     #[inline]
     #[must_use]

@@ -56,6 +56,9 @@ pub enum CoreError {
     /// A symbol added twice.
     #[error("symbol {0:?} was already added")]
     DuplicateSymbol(String),
+    /// A parameter outside its allowed range (feature engine, quoting model, ...).
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(String),
     /// An order that is not valid (non-positive size, duplicate client order id, ...).
     #[error("invalid order: {0}")]
     InvalidOrder(String),

@@ -6,6 +6,7 @@ pub mod account;
 pub mod batch;
 pub mod book;
 pub mod error;
+pub mod features;
 pub mod price;
 pub mod side;
 pub mod state;

@@ -147,6 +147,20 @@ impl Ladder {
             .sum()
     }
 
+    /// The level `rank` places from the best (0 = best), as (key, size).
+    #[inline]
+    pub(crate) fn at_rank(&self, rank: usize) -> Option<(i64, f64)> {
+        let index = self.keys.len().checked_sub(rank + 1)?;
+        Some((self.keys[index], self.sizes[index]))
+    }
+
+    /// Sizes of the best `depth` levels, best first.
+    #[inline]
+    pub(crate) fn top_sizes_iter(&self, depth: usize) -> impl Iterator<Item = f64> + '_ {
+        let start = self.sizes.len().saturating_sub(depth);
+        self.sizes[start..].iter().rev().copied()
+    }
+
     /// Levels from the best outward, as (key, size).
     pub(crate) fn iter_from_best(&self) -> impl Iterator<Item = (i64, f64)> + '_ {
         self.keys

@@ -90,6 +90,7 @@ impl From<CoreError> for PyErr {
             CoreError::InvalidSize { .. } => InvalidSizeError::new_err(message),
             CoreError::SequenceGap { .. } => SequenceGapError::new_err(message),
             CoreError::Malformed(_) => MalformedMessageError::new_err(message),
+            CoreError::InvalidParameter(_) => InvalidParameterError::new_err(message),
             CoreError::UnknownSymbol(_) => UnknownSymbolError::new_err(message),
             CoreError::DuplicateSymbol(_) => DuplicateSymbolError::new_err(message),
             CoreError::InvalidOrder(_) => InvalidOrderError::new_err(message),

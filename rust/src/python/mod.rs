@@ -60,9 +60,10 @@ mod _core {
 
 fn exceptions(py: Python<'_>) -> Vec<(&'static str, Bound<'_, pyo3::types::PyType>)> {
     use error::{
-        ConfigError, DuplicateSymbolError, InvalidInputError, InvalidOrderError, InvalidPriceError,
-        InvalidSizeError, InvalidTickSizeError, MalformedMessageError, MarketMakerError,
-        OffTickError, SequenceGapError, UnknownSymbolError,
+        ConfigError, DuplicateSymbolError, InvalidInputError, InvalidOrderError,
+        InvalidParameterError, InvalidPriceError, InvalidSizeError, InvalidTickSizeError,
+        MalformedMessageError, MarketMakerError, OffTickError, SequenceGapError,
+        UnknownSymbolError,
     };
     vec![
         ("MarketMakerError", py.get_type::<MarketMakerError>()),
@@ -77,6 +78,10 @@ fn exceptions(py: Python<'_>) -> Vec<(&'static str, Bound<'_, pyo3::types::PyTyp
         (
             "MalformedMessageError",
             py.get_type::<MalformedMessageError>(),
+        ),
+        (
+            "InvalidParameterError",
+            py.get_type::<InvalidParameterError>(),
         ),
         ("SequenceGapError", py.get_type::<SequenceGapError>()),
         ("UnknownSymbolError", py.get_type::<UnknownSymbolError>()),

@@ -1,0 +1,896 @@
+//! The feature engine: the market signals the quote generator uses, updated from a symbol's
+//! book and trade tape on every tick.
+//!
+//! Definitions and sources are in `docs/features.md` (and `shared/reference/models.md`). Every
+//! window is the last `tick_window` ticks (engine updates). Work per tick is proportional to the
+//! levels read (the watched depths) plus the new trades; after construction nothing allocates.
+//! No feature is ever NaN or infinite: undefined values take documented neutral values.
+
+use std::collections::VecDeque;
+
+use crate::book::OrderBook;
+use crate::error::{CoreError, CoreResult};
+use crate::side::Side;
+use crate::trades::TradeTape;
+
+/// At most this many imbalance depths.
+pub const MAX_DEPTHS: usize = 4;
+/// At most this many levels in the multi-level order-flow imbalance.
+pub const MAX_OFI_LEVELS: usize = 10;
+/// Regressors of the mid-change model: intercept, one imbalance per depth, and seven more.
+pub const MAX_REGRESSORS: usize = 1 + MAX_DEPTHS + 7;
+
+/// How much each signal contributes to the skew (the origin project's defaults).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SkewWeights {
+    /// Imbalance at the first depth.
+    pub imbalance: f64,
+    /// Imbalance at the last (deepest) depth.
+    pub deep_imbalance: f64,
+    /// Trade-flow imbalance.
+    pub trade_imbalance: f64,
+    /// Volume order imbalance, normalised by depth and squashed by `tanh`.
+    pub voi: f64,
+    /// Multi-level order-flow imbalance, normalised by depth and squashed by `tanh`.
+    pub deep_ofi: f64,
+    /// The mid-change prediction over `prediction_scale_bps`, squashed by `tanh`.
+    pub prediction: f64,
+}
+
+impl Default for SkewWeights {
+    fn default() -> Self {
+        Self {
+            imbalance: 0.25,
+            deep_imbalance: 0.10,
+            trade_imbalance: 0.30,
+            voi: 0.10,
+            deep_ofi: 0.10,
+            prediction: 0.15,
+        }
+    }
+}
+
+/// The prediction horizon.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Horizon {
+    /// This many ticks ahead.
+    Updates(usize),
+    /// The first tick at least this many milliseconds ahead.
+    Millis(f64),
+}
+
+/// Parameters of a [`FeatureEngine`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureConfig {
+    /// Depths (levels per side) of the order-book imbalances, ascending, 1 to 4 of them.
+    pub depths: Vec<usize>,
+    /// Level weights `exp(-level_decay × i)` in the imbalances; 0 weighs levels equally.
+    pub level_decay: f64,
+    /// Ticks in every rolling window; the engine is ready once it has seen this many.
+    pub tick_window: usize,
+    /// Levels per side in the multi-level order-flow imbalance.
+    pub ofi_levels: usize,
+    /// Half-life of the EWMA volatility, in seconds.
+    pub volatility_half_life_s: f64,
+    /// How far ahead the mid change is predicted.
+    pub horizon: Horizon,
+    /// Forgetting factor of the recursive least squares, in (0, 1].
+    pub forgetting: f64,
+    /// The prediction (in bps) that counts as a full-strength signal in the skew.
+    pub prediction_scale_bps: f64,
+    /// Skew weights.
+    pub weights: SkewWeights,
+    /// Signals smaller than this in absolute value do not move the skew.
+    pub dead_band: f64,
+}
+
+impl Default for FeatureConfig {
+    fn default() -> Self {
+        Self {
+            depths: vec![5, 50],
+            level_decay: 0.0,
+            tick_window: 100,
+            ofi_levels: 5,
+            volatility_half_life_s: 30.0,
+            horizon: Horizon::Updates(10),
+            forgetting: 0.999,
+            prediction_scale_bps: 1.0,
+            weights: SkewWeights::default(),
+            dead_band: 0.2,
+        }
+    }
+}
+
+fn invalid(message: String) -> CoreError {
+    CoreError::InvalidParameter(message)
+}
+
+impl FeatureConfig {
+    /// Checks every parameter's range.
+    pub fn validate(&self) -> CoreResult<()> {
+        if self.depths.is_empty() || self.depths.len() > MAX_DEPTHS {
+            return Err(invalid(format!(
+                "depths must list 1 to {MAX_DEPTHS} depths, got {:?}",
+                self.depths
+            )));
+        }
+        if self.depths.contains(&0) || self.depths.windows(2).any(|pair| pair[0] >= pair[1]) {
+            return Err(invalid(format!(
+                "depths must be positive and strictly ascending, got {:?}",
+                self.depths
+            )));
+        }
+        if !(self.level_decay.is_finite() && self.level_decay >= 0.0) {
+            return Err(invalid(format!(
+                "level_decay must be finite and >= 0, got {}",
+                self.level_decay
+            )));
+        }
+        if self.tick_window < 2 {
+            return Err(invalid(format!(
+                "tick_window must be at least 2, got {}",
+                self.tick_window
+            )));
+        }
+        if self.ofi_levels == 0 || self.ofi_levels > MAX_OFI_LEVELS {
+            return Err(invalid(format!(
+                "ofi_levels must be 1 to {MAX_OFI_LEVELS}, got {}",
+                self.ofi_levels
+            )));
+        }
+        if !(self.volatility_half_life_s.is_finite() && self.volatility_half_life_s > 0.0) {
+            return Err(invalid(format!(
+                "volatility_half_life_s must be positive, got {}",
+                self.volatility_half_life_s
+            )));
+        }
+        match self.horizon {
+            Horizon::Updates(0) => {
+                return Err(invalid("horizon_updates must be at least 1".to_owned()))
+            }
+            Horizon::Millis(ms) if !(ms.is_finite() && ms > 0.0) => {
+                return Err(invalid(format!("horizon_ms must be positive, got {ms}")));
+            }
+            _ => {}
+        }
+        if !(self.forgetting > 0.0 && self.forgetting <= 1.0) {
+            return Err(invalid(format!(
+                "forgetting must be in (0, 1], got {}",
+                self.forgetting
+            )));
+        }
+        if !(self.prediction_scale_bps.is_finite() && self.prediction_scale_bps > 0.0) {
+            return Err(invalid(format!(
+                "prediction_scale_bps must be positive, got {}",
+                self.prediction_scale_bps
+            )));
+        }
+        if !(self.dead_band >= 0.0 && self.dead_band < 1.0) {
+            return Err(invalid(format!(
+                "dead_band must be in [0, 1), got {}",
+                self.dead_band
+            )));
+        }
+        let weights = self.weights;
+        for (name, weight) in [
+            ("imbalance", weights.imbalance),
+            ("deep_imbalance", weights.deep_imbalance),
+            ("trade_imbalance", weights.trade_imbalance),
+            ("voi", weights.voi),
+            ("deep_ofi", weights.deep_ofi),
+            ("prediction", weights.prediction),
+        ] {
+            if !weight.is_finite() {
+                return Err(invalid(format!(
+                    "weights.{name} must be finite, got {weight}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The features at one tick. Neutral values when undefined: prices 0 before the first
+/// two-sided book, imbalances and flows 0, VWAP = mid and basis 0 with no trades, volatility 0
+/// with fewer than two returns, hit rate 0.5 with nothing scored.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Features {
+    /// Whether `tick_window` ticks have been seen.
+    pub ready: bool,
+    /// Ticks seen.
+    pub tick_count: u64,
+    /// Time of the tick, nanoseconds.
+    pub time_ns: i64,
+    /// `(a + b) / 2`.
+    pub mid: f64,
+    /// `(a·Vb + b·Va) / (Vb + Va)` (Stoikov's weighted form).
+    pub microprice: f64,
+    /// The microprice over the first depth: each side's VWAP weighted by the other side's size.
+    pub weighted_mid: f64,
+    /// `(a − b) / mid × 10⁴`.
+    pub spread_bps: f64,
+    /// Order-book imbalance at each depth, in [−1, 1].
+    pub imbalances: [f64; MAX_DEPTHS],
+    /// How many entries of `imbalances` are used.
+    pub depth_count: usize,
+    /// Order-flow imbalance at the touch (Cont–Kukanov–Stoikov), summed over the window.
+    pub ofi: f64,
+    /// Multi-level order-flow imbalance over `ofi_levels` levels, summed over the window.
+    pub deep_ofi: f64,
+    /// `ofi` over the window's mean touch depth `(Vb + Va) / 2`.
+    pub ofi_normalized: f64,
+    /// `deep_ofi` over the window's mean depth of `ofi_levels` levels, `Σ (Vb_i + Va_i) / 2`.
+    pub deep_ofi_normalized: f64,
+    /// Volume order imbalance (Shen), summed over the window.
+    pub voi: f64,
+    /// `voi` over the window's mean touch depth.
+    pub voi_normalized: f64,
+    /// `(buy − sell) / (buy + sell)` volume of the window's trades, in [−1, 1].
+    pub trade_imbalance: f64,
+    /// Trades in the window.
+    pub trade_count: u64,
+    /// Volume-weighted price of the window's trades.
+    pub vwap: f64,
+    /// `(vwap − mid) / mid × 10⁴`.
+    pub basis_bps: f64,
+    /// Standard deviation of the window's log mid returns, scaled to one second.
+    pub volatility: f64,
+    /// EWMA of squared log mid returns per second (half-life `volatility_half_life_s`), square root.
+    pub volatility_ewma: f64,
+    /// Predicted mid change over the horizon, in bps.
+    pub prediction_bps: f64,
+    /// Share of scored predictions whose sign matched the realised mid change.
+    pub hit_rate: f64,
+    /// Predictions scored so far (made before their outcome was known).
+    pub predictions_scored: u64,
+    /// Combined skew in [−1, 1]: positive leans to buying.
+    pub skew: f64,
+}
+
+impl Features {
+    /// The used imbalances, one per depth.
+    #[must_use]
+    pub fn imbalances(&self) -> &[f64] {
+        &self.imbalances[..self.depth_count]
+    }
+}
+
+/// What one tick contributes to the rolling windows.
+#[derive(Debug, Clone, Copy, Default)]
+struct TickRecord {
+    ofi: f64,
+    deep_ofi: f64,
+    voi: f64,
+    touch_depth: f64,
+    deep_depth: f64,
+    has_return: f64,
+    log_return: f64,
+    log_return_sq: f64,
+    dt_s: f64,
+    buy_volume: f64,
+    sell_volume: f64,
+    notional: f64,
+    trades: f64,
+}
+
+impl TickRecord {
+    fn add_to(&self, sums: &mut Self, sign: f64) {
+        sums.ofi += sign * self.ofi;
+        sums.deep_ofi += sign * self.deep_ofi;
+        sums.voi += sign * self.voi;
+        sums.touch_depth += sign * self.touch_depth;
+        sums.deep_depth += sign * self.deep_depth;
+        sums.has_return += sign * self.has_return;
+        sums.log_return += sign * self.log_return;
+        sums.log_return_sq += sign * self.log_return_sq;
+        sums.dt_s += sign * self.dt_s;
+        sums.buy_volume += sign * self.buy_volume;
+        sums.sell_volume += sign * self.sell_volume;
+        sums.notional += sign * self.notional;
+        sums.trades += sign * self.trades;
+    }
+}
+
+/// One side's best levels at the previous tick.
+#[derive(Debug, Clone, Copy)]
+struct SideLevels {
+    ticks: [i64; MAX_OFI_LEVELS],
+    sizes: [f64; MAX_OFI_LEVELS],
+    count: usize,
+}
+
+impl SideLevels {
+    const EMPTY: Self = Self {
+        ticks: [0; MAX_OFI_LEVELS],
+        sizes: [0.0; MAX_OFI_LEVELS],
+        count: 0,
+    };
+
+    fn read(book: &OrderBook, side: Side, levels: usize) -> Self {
+        let mut out = Self::EMPTY;
+        for rank in 0..levels {
+            match book.level_at_rank(side, rank) {
+                Some((ticks, size)) => {
+                    out.ticks[rank] = ticks;
+                    out.sizes[rank] = size;
+                    out.count = rank + 1;
+                }
+                None => break,
+            }
+        }
+        out
+    }
+}
+
+/// Cont–Kukanov–Stoikov order-flow contribution of one level pair between two ticks.
+/// Bid prices and ask prices are compared in ticks (exact).
+#[inline]
+#[must_use]
+pub fn ofi_event(
+    bid: (i64, f64),
+    prev_bid: (i64, f64),
+    ask: (i64, f64),
+    prev_ask: (i64, f64),
+) -> f64 {
+    let mut e = 0.0;
+    if bid.0 >= prev_bid.0 {
+        e += bid.1;
+    }
+    if bid.0 <= prev_bid.0 {
+        e -= prev_bid.1;
+    }
+    if ask.0 <= prev_ask.0 {
+        e -= ask.1;
+    }
+    if ask.0 >= prev_ask.0 {
+        e += prev_ask.1;
+    }
+    e
+}
+
+/// Shen's volume order imbalance between two ticks at the touch.
+#[inline]
+#[must_use]
+pub fn voi_event(
+    bid: (i64, f64),
+    prev_bid: (i64, f64),
+    ask: (i64, f64),
+    prev_ask: (i64, f64),
+) -> f64 {
+    let delta_bid = match bid.0.cmp(&prev_bid.0) {
+        std::cmp::Ordering::Less => 0.0,
+        std::cmp::Ordering::Equal => bid.1 - prev_bid.1,
+        std::cmp::Ordering::Greater => bid.1,
+    };
+    let delta_ask = match ask.0.cmp(&prev_ask.0) {
+        std::cmp::Ordering::Less => ask.1,
+        std::cmp::Ordering::Equal => ask.1 - prev_ask.1,
+        std::cmp::Ordering::Greater => 0.0,
+    };
+    delta_bid - delta_ask
+}
+
+/// `sign(s) · max(0, |s| − band) / (1 − band)`: zero inside the band, continuous outside.
+#[inline]
+#[must_use]
+pub fn dead_band(signal: f64, band: f64) -> f64 {
+    let excess = (signal.abs() - band).max(0.0) / (1.0 - band);
+    excess.copysign(signal)
+}
+
+/// Recursive least squares with exponential forgetting, fixed size, no allocation.
+#[derive(Debug, Clone)]
+struct RecursiveLeastSquares {
+    size: usize,
+    weights: [f64; MAX_REGRESSORS],
+    covariance: [[f64; MAX_REGRESSORS]; MAX_REGRESSORS],
+    forgetting: f64,
+}
+
+/// Initial covariance `P₀ = 100·I` (a weak prior on zero weights).
+const RLS_PRIOR: f64 = 100.0;
+
+impl RecursiveLeastSquares {
+    fn new(size: usize, forgetting: f64) -> Self {
+        let mut model = Self {
+            size,
+            weights: [0.0; MAX_REGRESSORS],
+            covariance: [[0.0; MAX_REGRESSORS]; MAX_REGRESSORS],
+            forgetting,
+        };
+        model.reset_covariance();
+        model
+    }
+
+    fn reset_covariance(&mut self) {
+        self.covariance = [[0.0; MAX_REGRESSORS]; MAX_REGRESSORS];
+        for i in 0..self.size {
+            self.covariance[i][i] = RLS_PRIOR;
+        }
+    }
+
+    fn predict(&self, x: &[f64; MAX_REGRESSORS]) -> f64 {
+        (0..self.size).map(|i| self.weights[i] * x[i]).sum()
+    }
+
+    #[allow(clippy::needless_range_loop)] // matrix algebra reads best with indices
+    fn learn(&mut self, x: &[f64; MAX_REGRESSORS], y: f64) {
+        let n = self.size;
+        let mut px = [0.0; MAX_REGRESSORS];
+        for i in 0..n {
+            px[i] = (0..n).map(|j| self.covariance[i][j] * x[j]).sum();
+        }
+        let denominator = self.forgetting + (0..n).map(|i| x[i] * px[i]).sum::<f64>();
+        if !(denominator.is_finite() && denominator > 0.0) {
+            self.reset_covariance();
+            return;
+        }
+        let error = y - self.predict(x);
+        let mut trace = 0.0;
+        for i in 0..n {
+            let gain = px[i] / denominator;
+            self.weights[i] += gain * error;
+            for j in 0..n {
+                self.covariance[i][j] = (self.covariance[i][j] - gain * px[j]) / self.forgetting;
+            }
+            trace += self.covariance[i][i];
+        }
+        // With forgetting < 1 and features that barely move, P grows without bound; start the
+        // covariance again rather than let it overflow (the weights are kept).
+        if !(trace.is_finite() && trace < 1e12) || self.weights.iter().any(|w| !w.is_finite()) {
+            if self.weights.iter().any(|w| !w.is_finite()) {
+                self.weights = [0.0; MAX_REGRESSORS];
+            }
+            self.reset_covariance();
+        }
+    }
+}
+
+/// A prediction waiting for its outcome.
+#[derive(Debug, Clone, Copy)]
+struct PendingPrediction {
+    tick: u64,
+    time_ns: i64,
+    mid: f64,
+    prediction_bps: f64,
+    regressors: [f64; MAX_REGRESSORS],
+}
+
+/// The feature engine of one symbol.
+#[derive(Debug, Clone)]
+pub struct FeatureEngine {
+    config: FeatureConfig,
+    level_weights: Vec<f64>,
+    window: VecDeque<TickRecord>,
+    sums: TickRecord,
+    ticks_since_resum: usize,
+    previous_bids: SideLevels,
+    previous_asks: SideLevels,
+    previous_mid: f64,
+    previous_time_ns: Option<i64>,
+    pending_return: f64,
+    pending_dt_s: f64,
+    ewma_variance: Option<f64>,
+    trades_seen: u64,
+    model: RecursiveLeastSquares,
+    pending: VecDeque<PendingPrediction>,
+    hits: u64,
+    lagged_ofi_normalized: f64,
+    lagged_imbalance: f64,
+    features: Features,
+}
+
+/// Pending predictions kept at most (a millisecond horizon on a very fast feed).
+const MAX_PENDING_PREDICTIONS: usize = 65_536;
+
+impl FeatureEngine {
+    /// An engine with the given parameters.
+    pub fn new(config: FeatureConfig) -> CoreResult<Self> {
+        config.validate()?;
+        let deepest = config.depths.last().copied().unwrap_or(1);
+        let level_weights = (0..deepest)
+            .map(|i| (-config.level_decay * i as f64).exp())
+            .collect();
+        let regressors = 1 + config.depths.len() + 7;
+        let pending_capacity = match config.horizon {
+            Horizon::Updates(ticks) => ticks + 1,
+            Horizon::Millis(_) => 1024,
+        };
+        Ok(Self {
+            level_weights,
+            window: VecDeque::with_capacity(config.tick_window + 1),
+            sums: TickRecord::default(),
+            ticks_since_resum: 0,
+            previous_bids: SideLevels::EMPTY,
+            previous_asks: SideLevels::EMPTY,
+            previous_mid: 0.0,
+            previous_time_ns: None,
+            pending_return: 0.0,
+            pending_dt_s: 0.0,
+            ewma_variance: None,
+            trades_seen: 0,
+            model: RecursiveLeastSquares::new(regressors, config.forgetting),
+            pending: VecDeque::with_capacity(pending_capacity),
+            hits: 0,
+            lagged_ofi_normalized: 0.0,
+            lagged_imbalance: 0.0,
+            features: Features {
+                depth_count: config.depths.len(),
+                hit_rate: 0.5,
+                ..Features::default()
+            },
+            config,
+        })
+    }
+
+    /// The parameters.
+    #[must_use]
+    pub fn config(&self) -> &FeatureConfig {
+        &self.config
+    }
+
+    /// The features as of the last tick.
+    #[must_use]
+    pub fn features(&self) -> &Features {
+        &self.features
+    }
+
+    /// Changes the skew weights and dead band (hot reload); windows are kept.
+    pub fn set_skew(&mut self, weights: SkewWeights, dead_band: f64) -> CoreResult<()> {
+        let mut config = self.config.clone();
+        config.weights = weights;
+        config.dead_band = dead_band;
+        config.validate()?;
+        self.config = config;
+        self.features.skew = self.skew(&self.features);
+        Ok(())
+    }
+
+    /// Starts again from nothing (e.g. after a book resync), keeping the parameters.
+    pub fn reset(&mut self) {
+        if let Ok(fresh) = Self::new(self.config.clone()) {
+            *self = fresh;
+        }
+    }
+
+    fn imbalance(&self, book: &OrderBook, depth: usize) -> f64 {
+        let weights = &self.level_weights[..depth];
+        let bid: f64 = book
+            .top_level_sizes(Side::Buy, depth)
+            .zip(weights)
+            .map(|(s, w)| s * w)
+            .sum();
+        let ask: f64 = book
+            .top_level_sizes(Side::Sell, depth)
+            .zip(weights)
+            .map(|(s, w)| s * w)
+            .sum();
+        let total = bid + ask;
+        if total > 0.0 {
+            (bid - ask) / total
+        } else {
+            0.0
+        }
+    }
+
+    /// Updates every feature from `book` and the trades `tape` received since the last tick.
+    /// Returns false (and changes nothing) when the book has an empty side.
+    pub fn update(&mut self, book: &OrderBook, tape: Option<&TradeTape>, time_ns: i64) -> bool {
+        let (Some(best_bid), Some(best_ask)) = (book.best_bid(), book.best_ask()) else {
+            return false;
+        };
+        let grid = book.grid();
+        let bid_price = grid.price(best_bid.0);
+        let ask_price = grid.price(best_ask.0);
+        let mid = grid.price(best_bid.0 + best_ask.0) / 2.0;
+        let mut features = self.features;
+        features.tick_count += 1;
+        features.time_ns = time_ns;
+        features.mid = mid;
+        features.microprice =
+            (bid_price * best_ask.1 + ask_price * best_bid.1) / (best_bid.1 + best_ask.1);
+        features.spread_bps = (ask_price - bid_price) / mid * 1e4;
+        features.weighted_mid = weighted_mid(book, self.config.depths[0], mid);
+        for (slot, depth) in features.imbalances.iter_mut().zip(&self.config.depths) {
+            *slot = self.imbalance(book, *depth);
+        }
+
+        let record = self.tick_record(book, best_bid, best_ask, mid, tape, time_ns);
+        self.push_record(record);
+
+        let sums = &self.sums;
+        let ticks = self.window.len() as f64;
+        features.ofi = sums.ofi;
+        features.deep_ofi = sums.deep_ofi;
+        features.voi = sums.voi;
+        let mean_touch = sums.touch_depth / ticks;
+        let mean_deep = sums.deep_depth / ticks;
+        features.ofi_normalized = ratio_or_zero(sums.ofi, mean_touch);
+        features.voi_normalized = ratio_or_zero(sums.voi, mean_touch);
+        features.deep_ofi_normalized = ratio_or_zero(sums.deep_ofi, mean_deep);
+        let volume = sums.buy_volume + sums.sell_volume;
+        features.trade_imbalance =
+            ratio_or_zero(sums.buy_volume - sums.sell_volume, volume).clamp(-1.0, 1.0);
+        features.trade_count = sums.trades.round() as u64;
+        features.vwap = if volume > 0.0 {
+            sums.notional / volume
+        } else {
+            mid
+        };
+        features.basis_bps = (features.vwap - mid) / mid * 1e4;
+        features.volatility = window_volatility(sums);
+        features.volatility_ewma = self.ewma_variance.map_or(0.0, f64::sqrt);
+        features.ready = features.tick_count >= self.config.tick_window as u64;
+
+        self.predict(&mut features);
+        features.skew = self.skew(&features);
+        self.features = features;
+        true
+    }
+
+    /// What this tick adds to the windows: order flow since the previous tick, the mid
+    /// return, and the trades that reached the tape since then.
+    fn tick_record(
+        &mut self,
+        book: &OrderBook,
+        best_bid: (i64, f64),
+        best_ask: (i64, f64),
+        mid: f64,
+        tape: Option<&TradeTape>,
+        time_ns: i64,
+    ) -> TickRecord {
+        // Order flow between the previous tick and this one.
+        let levels = self.config.ofi_levels;
+        let bids = SideLevels::read(book, Side::Buy, levels);
+        let asks = SideLevels::read(book, Side::Sell, levels);
+        let mut record = TickRecord {
+            touch_depth: (best_bid.1 + best_ask.1) / 2.0,
+            deep_depth: (bids.sizes[..bids.count].iter().sum::<f64>()
+                + asks.sizes[..asks.count].iter().sum::<f64>())
+                / 2.0,
+            ..TickRecord::default()
+        };
+        let first_tick = self.previous_time_ns.is_none();
+        if !first_tick {
+            let (pb, pa) = (&self.previous_bids, &self.previous_asks);
+            record.ofi = ofi_event(
+                best_bid,
+                (pb.ticks[0], pb.sizes[0]),
+                best_ask,
+                (pa.ticks[0], pa.sizes[0]),
+            );
+            record.voi = voi_event(
+                best_bid,
+                (pb.ticks[0], pb.sizes[0]),
+                best_ask,
+                (pa.ticks[0], pa.sizes[0]),
+            );
+            let shared = bids.count.min(asks.count).min(pb.count).min(pa.count);
+            record.deep_ofi = (0..shared)
+                .map(|i| {
+                    ofi_event(
+                        (bids.ticks[i], bids.sizes[i]),
+                        (pb.ticks[i], pb.sizes[i]),
+                        (asks.ticks[i], asks.sizes[i]),
+                        (pa.ticks[i], pa.sizes[i]),
+                    )
+                })
+                .sum();
+            let dt_s = (time_ns - self.previous_time_ns.unwrap_or(time_ns)).max(0) as f64 / 1e9;
+            let log_return = (mid / self.previous_mid).ln();
+            record.has_return = 1.0;
+            record.log_return = log_return;
+            record.log_return_sq = log_return * log_return;
+            record.dt_s = dt_s;
+            self.update_ewma(log_return, dt_s);
+        }
+        self.previous_bids = bids;
+        self.previous_asks = asks;
+        self.previous_mid = mid;
+        self.previous_time_ns = Some(time_ns);
+
+        // Trades that reached the tape since the last tick.
+        if let Some(tape) = tape {
+            let new = tape.total_count().saturating_sub(self.trades_seen);
+            let available = (new as usize).min(tape.len());
+            for trade in tape.iter().rev().take(available) {
+                match trade.aggressor {
+                    Side::Buy => record.buy_volume += trade.size,
+                    Side::Sell => record.sell_volume += trade.size,
+                }
+                record.notional += trade.price * trade.size;
+                record.trades += 1.0;
+            }
+            self.trades_seen = tape.total_count();
+        }
+        record
+    }
+
+    fn update_ewma(&mut self, log_return: f64, dt_s: f64) {
+        self.pending_return += log_return;
+        self.pending_dt_s += dt_s;
+        if self.pending_dt_s <= 0.0 {
+            return;
+        }
+        let rate = self.pending_return * self.pending_return / self.pending_dt_s;
+        let alpha = 1.0
+            - (-std::f64::consts::LN_2 * self.pending_dt_s / self.config.volatility_half_life_s)
+                .exp();
+        self.ewma_variance = Some(match self.ewma_variance {
+            Some(variance) => (1.0 - alpha) * variance + alpha * rate,
+            None => rate,
+        });
+        self.pending_return = 0.0;
+        self.pending_dt_s = 0.0;
+    }
+
+    fn push_record(&mut self, record: TickRecord) {
+        if self.window.len() == self.config.tick_window {
+            if let Some(oldest) = self.window.pop_front() {
+                oldest.add_to(&mut self.sums, -1.0);
+            }
+        }
+        self.window.push_back(record);
+        record.add_to(&mut self.sums, 1.0);
+        // Rolling sums drift by rounding; sum the window afresh once per window length.
+        self.ticks_since_resum += 1;
+        if self.ticks_since_resum >= self.config.tick_window {
+            self.ticks_since_resum = 0;
+            let mut sums = TickRecord::default();
+            for record in &self.window {
+                record.add_to(&mut sums, 1.0);
+            }
+            self.sums = sums;
+        }
+    }
+
+    fn regressors(&self, features: &Features) -> [f64; MAX_REGRESSORS] {
+        let mut x = [0.0; MAX_REGRESSORS];
+        x[0] = 1.0;
+        let depths = features.depth_count;
+        x[1..=depths].copy_from_slice(features.imbalances());
+        let rest = [
+            features.ofi_normalized,
+            features.deep_ofi_normalized,
+            features.voi_normalized,
+            features.trade_imbalance,
+            (features.microprice - features.mid) / features.mid * 1e4,
+            self.lagged_ofi_normalized,
+            self.lagged_imbalance,
+        ];
+        x[1 + depths..1 + depths + rest.len()].copy_from_slice(&rest);
+        x
+    }
+
+    fn predict(&mut self, features: &mut Features) {
+        // Score and learn from every prediction whose horizon has passed.
+        while let Some(oldest) = self.pending.front() {
+            let due = match self.config.horizon {
+                Horizon::Updates(ticks) => features.tick_count >= oldest.tick + ticks as u64,
+                Horizon::Millis(ms) => (features.time_ns - oldest.time_ns) as f64 >= ms * 1e6,
+            };
+            if !due {
+                break;
+            }
+            let oldest = self.pending.pop_front().expect("front exists");
+            let realised_bps = (features.mid - oldest.mid) / oldest.mid * 1e4;
+            if realised_bps != 0.0 && oldest.prediction_bps != 0.0 {
+                features.predictions_scored += 1;
+                if realised_bps.signum() == oldest.prediction_bps.signum() {
+                    self.hits += 1;
+                }
+            }
+            self.model.learn(&oldest.regressors, realised_bps);
+        }
+        let regressors = self.regressors(features);
+        let prediction = self.model.predict(&regressors);
+        features.prediction_bps = if prediction.is_finite() {
+            prediction
+        } else {
+            0.0
+        };
+        features.hit_rate = if features.predictions_scored > 0 {
+            self.hits as f64 / features.predictions_scored as f64
+        } else {
+            0.5
+        };
+        if self.pending.len() == MAX_PENDING_PREDICTIONS {
+            self.pending.pop_front();
+        }
+        self.pending.push_back(PendingPrediction {
+            tick: features.tick_count,
+            time_ns: features.time_ns,
+            mid: features.mid,
+            prediction_bps: features.prediction_bps,
+            regressors,
+        });
+        self.lagged_ofi_normalized = features.ofi_normalized;
+        self.lagged_imbalance = features.imbalances[0];
+    }
+
+    fn skew(&self, features: &Features) -> f64 {
+        let weights = self.config.weights;
+        let band = self.config.dead_band;
+        let deepest = features.imbalances[features.depth_count - 1];
+        let signals = [
+            (weights.imbalance, features.imbalances[0]),
+            (weights.deep_imbalance, deepest),
+            (weights.trade_imbalance, features.trade_imbalance),
+            (weights.voi, features.voi_normalized.tanh()),
+            (weights.deep_ofi, features.deep_ofi_normalized.tanh()),
+            (
+                weights.prediction,
+                (features.prediction_bps / self.config.prediction_scale_bps).tanh(),
+            ),
+        ];
+        let skew: f64 = signals
+            .iter()
+            .map(|(weight, signal)| weight * dead_band(*signal, band))
+            .sum();
+        if skew.is_finite() {
+            skew.clamp(-1.0, 1.0)
+        } else {
+            0.0
+        }
+    }
+}
+
+fn ratio_or_zero(numerator: f64, denominator: f64) -> f64 {
+    if denominator > 0.0 && denominator.is_finite() {
+        let value = numerator / denominator;
+        if value.is_finite() {
+            return value;
+        }
+    }
+    0.0
+}
+
+/// The sample standard deviation of the window's log returns, times `sqrt(n / Σ dt)`.
+fn window_volatility(sums: &TickRecord) -> f64 {
+    let n = sums.has_return.round();
+    if n < 2.0 || sums.dt_s <= 0.0 {
+        return 0.0;
+    }
+    let variance =
+        ((sums.log_return_sq - sums.log_return * sums.log_return / n) / (n - 1.0)).max(0.0);
+    let per_second = variance * n / sums.dt_s;
+    if per_second.is_finite() {
+        per_second.sqrt()
+    } else {
+        0.0
+    }
+}
+
+/// Each side's VWAP over the best `depth` levels, weighted by the other side's size.
+fn weighted_mid(book: &OrderBook, depth: usize, mid: f64) -> f64 {
+    let grid = book.grid();
+    let mut bid_size = 0.0;
+    let mut bid_notional = 0.0;
+    let mut ask_size = 0.0;
+    let mut ask_notional = 0.0;
+    for rank in 0..depth {
+        let bid = book.level_at_rank(Side::Buy, rank);
+        let ask = book.level_at_rank(Side::Sell, rank);
+        if bid.is_none() && ask.is_none() {
+            break;
+        }
+        if let Some((ticks, size)) = bid {
+            bid_size += size;
+            bid_notional += grid.price(ticks) * size;
+        }
+        if let Some((ticks, size)) = ask {
+            ask_size += size;
+            ask_notional += grid.price(ticks) * size;
+        }
+    }
+    if bid_size > 0.0 && ask_size > 0.0 {
+        let bid_vwap = bid_notional / bid_size;
+        let ask_vwap = ask_notional / ask_size;
+        (bid_vwap * ask_size + ask_vwap * bid_size) / (bid_size + ask_size)
+    } else {
+        mid
+    }
+}
+
+#[cfg(test)]
+mod tests;

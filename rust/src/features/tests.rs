@@ -1,0 +1,240 @@
+//! Feature definitions checked on hand-built books where the answer is worked out by hand.
+
+use super::*;
+use crate::book::Sequencing;
+use crate::price::PriceGrid;
+use crate::trades::Trade;
+
+fn book(bids: &[(i64, f64)], asks: &[(i64, f64)]) -> OrderBook {
+    let mut book = OrderBook::new(
+        "X",
+        PriceGrid::from_text("0.1").unwrap(),
+        Sequencing::Unsequenced,
+    );
+    book.apply_levels(bids, asks, None, None);
+    book
+}
+
+fn engine(tick_window: usize) -> FeatureEngine {
+    FeatureEngine::new(FeatureConfig {
+        depths: vec![1, 3],
+        tick_window,
+        ofi_levels: 2,
+        ..FeatureConfig::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn ofi_cases_from_the_definition() {
+    // e = 1[b' >= b] Vb' - 1[b' <= b] Vb - 1[a' <= a] Va' + 1[a' >= a] Va
+    let cases = [
+        // unchanged prices: size changes only
+        ((100, 5.0), (100, 3.0), (101, 2.0), (101, 2.0), 2.0),
+        // bid improves: + new bid size
+        ((101, 4.0), (100, 3.0), (102, 2.0), (102, 2.0), 4.0),
+        // bid falls back: - old bid size
+        ((99, 4.0), (100, 3.0), (102, 2.0), (102, 2.0), -3.0),
+        // ask improves (lower): - new ask size
+        ((100, 3.0), (100, 3.0), (101, 6.0), (102, 2.0), -6.0),
+        // ask retreats: + old ask size
+        ((100, 3.0), (100, 3.0), (103, 6.0), (102, 2.0), 2.0),
+    ];
+    for (bid, prev_bid, ask, prev_ask, expected) in cases {
+        assert_eq!(
+            ofi_event(bid, prev_bid, ask, prev_ask),
+            expected,
+            "{bid:?} {prev_bid:?} {ask:?} {prev_ask:?}"
+        );
+    }
+}
+
+#[test]
+fn voi_cases_from_the_definition() {
+    let cases = [
+        ((100, 5.0), (100, 3.0), (101, 2.0), (101, 1.0), 2.0 - 1.0),
+        ((101, 4.0), (100, 3.0), (102, 2.0), (102, 2.0), 4.0),
+        ((99, 4.0), (100, 3.0), (102, 2.0), (102, 2.0), 0.0),
+        ((100, 3.0), (100, 3.0), (101, 6.0), (102, 2.0), -6.0),
+        ((100, 3.0), (100, 3.0), (103, 6.0), (102, 2.0), 0.0),
+    ];
+    for (bid, prev_bid, ask, prev_ask, expected) in cases {
+        assert_eq!(voi_event(bid, prev_bid, ask, prev_ask), expected);
+    }
+}
+
+#[test]
+fn dead_band_is_zero_inside_and_continuous_outside() {
+    assert_eq!(dead_band(0.1, 0.2), 0.0);
+    assert_eq!(dead_band(-0.2, 0.2), 0.0);
+    assert!((dead_band(0.6, 0.2) - 0.5).abs() < 1e-15);
+    assert!((dead_band(-1.0, 0.2) + 1.0).abs() < 1e-15);
+}
+
+#[test]
+fn book_features_on_a_hand_built_book() {
+    // bids 10.0 x 1, 9.9 x 2, 9.8 x 3; asks 10.2 x 4, 10.3 x 1
+    let b = book(
+        &[(100, 1.0), (99, 2.0), (98, 3.0)],
+        &[(102, 4.0), (103, 1.0)],
+    );
+    let mut e = engine(2);
+    assert!(e.update(&b, None, 1_000_000_000));
+    let f = *e.features();
+    assert_eq!(f.mid, 10.1);
+    // microprice = (10.0*4 + 10.2*1)/5 = 10.04
+    assert!((f.microprice - 10.04).abs() < 1e-12);
+    // spread = 0.2 / 10.1 * 1e4
+    assert!((f.spread_bps - 0.2 / 10.1 * 1e4).abs() < 1e-9);
+    // depth 1: (1 - 4) / 5; depth 3: (6 - 5) / 11
+    assert!((f.imbalances()[0] + 0.6).abs() < 1e-15);
+    assert!((f.imbalances()[1] - 1.0 / 11.0).abs() < 1e-15);
+    // weighted mid over depth 1 = microprice
+    assert!((f.weighted_mid - f.microprice).abs() < 1e-12);
+    assert!(!f.ready);
+    assert_eq!(f.ofi, 0.0, "no flow on the first tick");
+    assert_eq!(f.vwap, f.mid, "no trades: vwap is the mid");
+    assert_eq!(f.basis_bps, 0.0);
+    assert_eq!(f.volatility, 0.0);
+    assert_eq!(f.hit_rate, 0.5);
+
+    // Bid 10.0 grows to 3: OFI +2, VOI +2; deep OFI adds the second level pair (9.9 x 2 -> 2,
+    // 10.3 x 1 -> 1): 0.
+    let b2 = book(
+        &[(100, 3.0), (99, 2.0), (98, 3.0)],
+        &[(102, 4.0), (103, 1.0)],
+    );
+    assert!(e.update(&b2, None, 2_000_000_000));
+    let f = *e.features();
+    assert!(f.ready);
+    assert_eq!(f.ofi, 2.0);
+    assert_eq!(f.voi, 2.0);
+    assert_eq!(f.deep_ofi, 2.0);
+    // mean touch depth over the two ticks: ((1+4)/2 + (3+4)/2)/2 = 3
+    assert!((f.ofi_normalized - 2.0 / 3.0).abs() < 1e-15);
+}
+
+#[test]
+fn window_drops_old_ticks_and_counts_trades() {
+    let b = book(&[(100, 1.0)], &[(102, 1.0)]);
+    let up = book(&[(101, 1.0)], &[(102, 1.0)]);
+    let mut tape = TradeTape::new(100);
+    let mut e = engine(2);
+    e.update(&b, Some(&tape), 0);
+    tape.push(Trade {
+        price: 10.2,
+        size: 3.0,
+        aggressor: Side::Buy,
+        exchange_time_ns: 1,
+        trade_id: None,
+    });
+    tape.push(Trade {
+        price: 10.0,
+        size: 1.0,
+        aggressor: Side::Sell,
+        exchange_time_ns: 1,
+        trade_id: None,
+    });
+    e.update(&up, Some(&tape), 1_000_000_000);
+    let f = *e.features();
+    assert_eq!(f.trade_count, 2);
+    assert!((f.trade_imbalance - 0.5).abs() < 1e-15);
+    assert!((f.vwap - (10.2 * 3.0 + 10.0) / 4.0).abs() < 1e-12);
+    // ofi: bid improved (+1 new size) = 1
+    assert_eq!(f.ofi, 1.0);
+    // one return ln(10.15/10.1) over 1 s; volatility needs two returns
+    assert_eq!(f.volatility, 0.0);
+    let r: f64 = (10.15_f64 / 10.1).ln();
+    assert!((f.volatility_ewma - (r * r).sqrt()).abs() < 1e-12);
+    e.update(&b, Some(&tape), 3_000_000_000);
+    e.update(&b, Some(&tape), 4_000_000_000);
+    let f = *e.features();
+    assert_eq!(f.trade_count, 0, "the trades' tick left the window");
+    // the window holds the tick where the bid fell back from 10.1 to 10.0 (-1) and a quiet one
+    assert_eq!(f.ofi, -1.0);
+    // the window's two returns: ln(10.1/10.15) over 2 s and 0 over 1 s
+    let returns = [(10.1_f64 / 10.15).ln(), 0.0];
+    let mean = (returns[0] + returns[1]) / 2.0;
+    let var = ((returns[0] - mean).powi(2) + (returns[1] - mean).powi(2)) / 1.0;
+    let expected = (var * 2.0 / 3.0).sqrt();
+    assert!(
+        (f.volatility - expected).abs() < 1e-12 * expected,
+        "{} vs {expected}",
+        f.volatility
+    );
+}
+
+#[test]
+fn one_sided_book_changes_nothing() {
+    let mut e = engine(2);
+    assert!(!e.update(&book(&[(100, 1.0)], &[]), None, 0));
+    assert_eq!(e.features().tick_count, 0);
+    assert_eq!(e.features().mid, 0.0);
+}
+
+#[test]
+fn the_model_learns_a_signal_that_predicts_the_mid() {
+    // The mid moves one tick in the direction of the touch imbalance of the tick before.
+    let mut e = FeatureEngine::new(FeatureConfig {
+        depths: vec![1],
+        tick_window: 10,
+        horizon: Horizon::Updates(1),
+        ..FeatureConfig::default()
+    })
+    .unwrap();
+    let mut mid_ticks: i64 = 10_000;
+    let mut state: u64 = 7;
+    for step in 0..3000 {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let heavy_bid = (state >> 33) % 2 == 0;
+        let (bid_size, ask_size) = if heavy_bid { (9.0, 1.0) } else { (1.0, 9.0) };
+        let b = book(&[(mid_ticks - 1, bid_size)], &[(mid_ticks + 1, ask_size)]);
+        e.update(&b, None, step * 1_000_000);
+        mid_ticks += if heavy_bid { 1 } else { -1 };
+    }
+    let f = e.features();
+    assert!(f.predictions_scored > 2500);
+    assert!(f.hit_rate > 0.95, "hit rate {}", f.hit_rate);
+}
+
+#[test]
+fn invalid_parameters_are_named() {
+    let bad = [
+        FeatureConfig {
+            depths: vec![],
+            ..FeatureConfig::default()
+        },
+        FeatureConfig {
+            depths: vec![5, 5],
+            ..FeatureConfig::default()
+        },
+        FeatureConfig {
+            tick_window: 1,
+            ..FeatureConfig::default()
+        },
+        FeatureConfig {
+            forgetting: 0.0,
+            ..FeatureConfig::default()
+        },
+        FeatureConfig {
+            dead_band: 1.0,
+            ..FeatureConfig::default()
+        },
+        FeatureConfig {
+            horizon: Horizon::Millis(f64::NAN),
+            ..FeatureConfig::default()
+        },
+        FeatureConfig {
+            ofi_levels: 11,
+            ..FeatureConfig::default()
+        },
+    ];
+    for config in bad {
+        assert!(matches!(
+            FeatureEngine::new(config),
+            Err(CoreError::InvalidParameter(_))
+        ));
+    }
+}
