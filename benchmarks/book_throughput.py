@@ -579,18 +579,23 @@ class HftBacktest(Impl):
         from hftbacktest import BUY_EVENT, DEPTH_EVENT, LOCAL_EVENT, SELL_EVENT
         from hftbacktest.binding import event_dtype
 
+        # One more event than updates: hftbacktest answers the last event of the data with
+        # "end of data" rather than "market feed", so a no-op event (a price far outside the
+        # range of interest, which the depth ignores) closes the data.
         n = len(stream)
-        events = np.zeros(n, dtype=event_dtype)
-        events["ev"] = np.where(
+        events = np.zeros(n + 1, dtype=event_dtype)
+        events["ev"][:n] = np.where(
             stream.is_bid,
             np.uint64(DEPTH_EVENT | LOCAL_EVENT | BUY_EVENT),
             np.uint64(DEPTH_EVENT | LOCAL_EVENT | SELL_EVENT),
         )
-        stamps = 1_000_000_000 + 1_000 * np.arange(1, n + 1, dtype=np.int64)
+        events["ev"][n] = DEPTH_EVENT | LOCAL_EVENT | BUY_EVENT
+        stamps = 1_000_000_000 + 1_000 * np.arange(1, n + 2, dtype=np.int64)
         events["exch_ts"] = stamps
         events["local_ts"] = stamps
-        events["px"] = stream.price
-        events["qty"] = stream.size
+        events["px"][:n] = stream.price
+        events["px"][n] = TICK
+        events["qty"][:n] = stream.size
         return events
 
     def _snapshot(self, stream: Stream) -> np.ndarray:
@@ -621,10 +626,12 @@ class HftBacktest(Impl):
             events = self._events
         lo = min(int(stream.ticks.min()), int(stream.snap_bid_ticks.min())) - 10
         hi = max(int(stream.ticks.max()), int(stream.snap_ask_ticks.max())) + 10
+        # hftbacktest keeps raw pointers to both arrays: they must outlive the backtest.
+        self._snapshot_array = self._snapshot(stream)
         asset = (
             BacktestAsset()
             .data(events)
-            .initial_snapshot(self._snapshot(stream))
+            .initial_snapshot(self._snapshot_array)
             .linear_asset(1.0)
             .constant_latency(0, 0)
             .risk_adverse_queue_model()
@@ -636,7 +643,7 @@ class HftBacktest(Impl):
             .roi_ub(hi * TICK)
             .last_trades_capacity(0)
         )
-        return ROIVectorMarketDepthBacktest([asset]), len(events)
+        return ROIVectorMarketDepthBacktest([asset]), len(events) - 1
 
     def _compile(self) -> Callable[..., int]:
         if HftBacktest._drive is None:

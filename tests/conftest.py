@@ -17,6 +17,15 @@ import pytest
 SHARED_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # pyproject turns warnings into errors. When a Hypothesis test fails, Hypothesis's pytest
+    # plugin imports libcst (if installed) to suggest a patch, and libcst trips a deprecation
+    # warning in mypy_extensions: that would turn a readable test failure into an INTERNALERROR.
+    config.addinivalue_line(
+        "filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning"
+    )
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The recorded-data folder; skips the test when it is absent."""

@@ -118,3 +118,178 @@ pub fn apply_levels(
     }
     Ok(())
 }
+
+/// Public trades to merge into a batch by time.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchTrades<'a> {
+    /// Exchange times, nanoseconds, not decreasing.
+    pub times_ns: &'a [i64],
+    /// Prices.
+    pub prices: &'a [f64],
+    /// Sizes.
+    pub sizes: &'a [f64],
+    /// Whether the aggressor bought.
+    pub aggressor_bought: &'a [bool],
+}
+
+/// Names of the feature columns [`run_features`] writes, in order; `imbalance_<depth>` columns
+/// follow `spread_bps`. `time_ns` is written as a float (callers wanting exact nanoseconds take
+/// them from their input).
+#[must_use]
+pub fn feature_column_names(depths: &[usize]) -> Vec<String> {
+    let mut names: Vec<String> = [
+        "time_ns",
+        "ready",
+        "mid",
+        "microprice",
+        "weighted_mid",
+        "spread_bps",
+    ]
+    .iter()
+    .map(|name| (*name).to_owned())
+    .collect();
+    names.extend(depths.iter().map(|depth| format!("imbalance_{depth}")));
+    names.extend(
+        [
+            "ofi",
+            "deep_ofi",
+            "ofi_normalized",
+            "deep_ofi_normalized",
+            "voi",
+            "voi_normalized",
+            "trade_imbalance",
+            "trade_count",
+            "vwap",
+            "basis_bps",
+            "volatility",
+            "volatility_ewma",
+            "prediction_bps",
+            "hit_rate",
+            "skew",
+        ]
+        .iter()
+        .map(|name| (*name).to_owned()),
+    );
+    names
+}
+
+fn feature_row(features: &crate::features::Features, row: &mut [f64]) {
+    let head = [
+        features.time_ns as f64,
+        f64::from(u8::from(features.ready)),
+        features.mid,
+        features.microprice,
+        features.weighted_mid,
+        features.spread_bps,
+    ];
+    row[..head.len()].copy_from_slice(&head);
+    let depths = features.depth_count;
+    row[head.len()..head.len() + depths].copy_from_slice(features.imbalances());
+    let tail = [
+        features.ofi,
+        features.deep_ofi,
+        features.ofi_normalized,
+        features.deep_ofi_normalized,
+        features.voi,
+        features.voi_normalized,
+        features.trade_imbalance,
+        features.trade_count as f64,
+        features.vwap,
+        features.basis_bps,
+        features.volatility,
+        features.volatility_ewma,
+        features.prediction_bps,
+        features.hit_rate,
+        features.skew,
+    ];
+    row[head.len() + depths..].copy_from_slice(&tail);
+}
+
+/// Replays level updates (no sequence check) and trades through `book`, `tape` and `engine`,
+/// updating the features after every update that ends a message (`message_ends[i]`, or every
+/// update when `None`). Trades with a time at or before the message's time reach the tape
+/// first. Writes one row of [`feature_column_names`] per message into `out` (row-major) and
+/// returns the number of rows. Everything is validated before anything is applied.
+///
+/// # Panics
+/// When the update arrays differ in length, or `out` is shorter than rows × columns.
+#[allow(clippy::too_many_arguments)]
+pub fn run_features(
+    book: &mut OrderBook,
+    tape: &mut crate::trades::TradeTape,
+    engine: &mut crate::features::FeatureEngine,
+    times_ns: &[i64],
+    is_bid: &[bool],
+    prices: BatchPrices<'_>,
+    sizes: &[f64],
+    message_ends: Option<&[bool]>,
+    trades: Option<BatchTrades<'_>>,
+    out: &mut Vec<f64>,
+) -> CoreResult<usize> {
+    let count = is_bid.len();
+    let field = |index: usize| move || format!("updates[{index}]");
+    let mut ticks = Vec::with_capacity(count);
+    match prices {
+        BatchPrices::Prices(prices) => {
+            for (index, price) in prices.iter().enumerate() {
+                ticks.push(book.grid().ticks_of_f64(*price, &field(index))?);
+            }
+        }
+        BatchPrices::Ticks(given) => ticks.extend_from_slice(given),
+    }
+    for (index, size) in sizes.iter().enumerate() {
+        check_size(*size, &field(index))?;
+    }
+    if let Some(trades) = trades {
+        for index in 0..trades.times_ns.len() {
+            let (price, size) = (trades.prices[index], trades.sizes[index]);
+            if !(price.is_finite() && price > 0.0 && size.is_finite() && size > 0.0) {
+                return Err(crate::CoreError::InvalidSize {
+                    value: format!("price {price}, size {size}"),
+                    field: format!("trades[{index}]"),
+                });
+            }
+        }
+    }
+    assert!(
+        times_ns.len() == count
+            && ticks.len() == count
+            && sizes.len() == count
+            && message_ends.is_none_or(|ends| ends.len() == count),
+        "batch arrays must have one entry per update"
+    );
+    let width = feature_column_names(&engine.config().depths).len();
+    let rows = message_ends.map_or(count, |ends| ends.iter().filter(|end| **end).count());
+    out.clear();
+    out.resize(rows * width, 0.0);
+    let mut next_trade = 0;
+    let mut row = 0;
+    for index in 0..count {
+        let side = if is_bid[index] { Side::Buy } else { Side::Sell };
+        book.set_level(side, ticks[index], sizes[index] + 0.0);
+        if message_ends.is_some_and(|ends| !ends[index]) {
+            continue;
+        }
+        let now = times_ns[index];
+        if let Some(trades) = trades {
+            while next_trade < trades.times_ns.len() && trades.times_ns[next_trade] <= now {
+                tape.push(crate::trades::Trade {
+                    price: trades.prices[next_trade],
+                    size: trades.sizes[next_trade],
+                    aggressor: if trades.aggressor_bought[next_trade] {
+                        Side::Buy
+                    } else {
+                        Side::Sell
+                    },
+                    exchange_time_ns: trades.times_ns[next_trade],
+                    trade_id: None,
+                });
+                next_trade += 1;
+            }
+        }
+        engine.update(book, Some(tape), now);
+        feature_row(engine.features(), &mut out[row * width..(row + 1) * width]);
+        row += 1;
+    }
+    Ok(rows)
+}

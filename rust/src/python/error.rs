@@ -9,6 +9,13 @@ use crate::error::CoreError;
 
 create_exception!(
     marketmaker.errors,
+    InvalidParameterError,
+    InvalidInputError,
+    "A parameter outside its allowed range; the message names it and the range."
+);
+
+create_exception!(
+    marketmaker.errors,
     MarketMakerError,
     PyException,
     "Base class of every marketmaker error."

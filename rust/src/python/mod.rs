@@ -15,6 +15,7 @@
 mod account;
 mod book;
 mod error;
+mod features;
 mod side;
 mod state;
 mod trades;
@@ -40,6 +41,8 @@ mod _core {
     use super::account::{PyAccount, PyFill, PyFillOutcome, PyOrder, PyOrderStatus};
     #[pymodule_export]
     use super::book::{PyBookStatus, PyOrderBook, PySnapshotApplied, PyUpdateOutcome};
+    #[pymodule_export]
+    use super::features::{PyFeatureEngine, PyFeatures};
     #[pymodule_export]
     use super::side::PySide;
     #[pymodule_export]
