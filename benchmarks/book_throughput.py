@@ -196,11 +196,21 @@ class Impl:
     how = ""
     module = ""  # what must be importable
     packages: tuple[str, ...] = ()
+    extra_modules: tuple[str, ...] = ()
     slow = False  # 3 repeats by default instead of 5
     python_prefix = False  # runs only the first --py-prefix updates
 
     def available(self) -> bool:
         return importlib.util.find_spec(self.module) is not None
+
+    def load(self) -> None:
+        """Imports the implementation (before the RSS baseline: library code is not book)."""
+        importlib.import_module(self.module)
+        for extra in self.extra_modules:
+            importlib.import_module(extra)
+
+    def warm_up(self, stream: Stream, data: Any) -> None:
+        """Anything to do once before the timed runs (after the input's RSS is read)."""
 
     def prepare(self, stream: Stream) -> Any:
         """The implementation's input, built before timing (its RSS is reported apart)."""
@@ -220,6 +230,9 @@ class Impl:
     def final(self, book: Any, run_result: Any) -> list[float]:
         """The six values after a timed run."""
         raise NotImplementedError
+
+    def close(self, book: Any) -> None:
+        """Releases a book after a run."""
 
     def versions(self) -> dict[str, str]:
         return {pkg: package_version(pkg) for pkg in self.packages}
@@ -467,6 +480,7 @@ class Nautilus(Impl):
         "`best_bid_price().as_double()`, sizes from `bids(20)`/`asks(20)` `BookLevel.size()`"
     )
     module = "nautilus_trader"
+    extra_modules = ("nautilus_trader.core.nautilus_pyo3",)
     packages = ("nautilus_trader",)
     slow = True
 
@@ -571,9 +585,10 @@ class HftBacktest(Impl):
         "`depth.bid_depth`/`ask_depth` arrays scanning out from the best tick"
     )
     module = "hftbacktest"
+    extra_modules = ("numba",)
     packages = ("hftbacktest", "numba")
 
-    _drive: Callable[..., int] | None = None
+    _drives: dict[str, Callable[..., int]] = {}
 
     def prepare(self, stream: Stream) -> Any:
         from hftbacktest import BUY_EVENT, DEPTH_EVENT, LOCAL_EVENT, SELL_EVENT
@@ -633,7 +648,7 @@ class HftBacktest(Impl):
             .data(events)
             .initial_snapshot(self._snapshot_array)
             .linear_asset(1.0)
-            .constant_latency(0, 0)
+            .constant_order_latency(0, 0)
             .risk_adverse_queue_model()
             .no_partial_fill_exchange()
             .trading_value_fee_model(0.0, 0.0)
@@ -646,62 +661,68 @@ class HftBacktest(Impl):
         return ROIVectorMarketDepthBacktest([asset]), len(events) - 1
 
     def _compile(self) -> Callable[..., int]:
-        if HftBacktest._drive is None:
-            from numba import njit
+        if self.name not in self._drives:
+            self._drives[self.name] = self._make_drive()
+        return self._drives[self.name]
 
-            @njit
-            def drive(hbt, out):  # type: ignore[no-untyped-def]
-                depth = hbt.depth(0)
-                bid_qty = depth.bid_depth
-                ask_qty = depth.ask_depth
-                lb = depth.roi_lb_tick
-                top = len(ask_qty)
-                n = out.shape[0]
-                i = 0
-                while i < n:
-                    if hbt.wait_next_feed(False, 1_000_000_000_000) != 2:
-                        break
-                    out[i, 0] = depth.best_bid
-                    out[i, 1] = depth.best_ask
-                    t = depth.best_bid_tick - lb
-                    count = 0
-                    total = 0.0
-                    while count < 20 and t >= 0:
-                        q = bid_qty[t]
-                        if q > 0.0:
-                            total += q
-                            count += 1
-                            if count == 5:
-                                out[i, 2] = total
-                        t -= 1
-                    if count < 5:
-                        out[i, 2] = total
-                    out[i, 4] = total
-                    t = depth.best_ask_tick - lb
-                    count = 0
-                    total = 0.0
-                    while count < 20 and t < top:
-                        q = ask_qty[t]
-                        if q > 0.0:
-                            total += q
-                            count += 1
-                            if count == 5:
-                                out[i, 3] = total
-                        t += 1
-                    if count < 5:
-                        out[i, 3] = total
-                    out[i, 5] = total
-                    i += 1
-                return i
+    def _make_drive(self) -> Callable[..., int]:
+        from numba import njit
 
-            HftBacktest._drive = drive
-        return HftBacktest._drive
+        @njit
+        def drive(hbt, out):  # type: ignore[no-untyped-def]
+            depth = hbt.depth(0)
+            bid_qty = depth.bid_depth
+            ask_qty = depth.ask_depth
+            lb = depth.roi_lb_tick
+            top = len(ask_qty)
+            n = out.shape[0]
+            i = 0
+            while i < n:
+                if hbt.wait_next_feed(False, 1_000_000_000_000) != 2:
+                    break
+                out[i, 0] = depth.best_bid
+                out[i, 1] = depth.best_ask
+                t = depth.best_bid_tick - lb
+                count = 0
+                total = 0.0
+                while count < 20 and t >= 0:
+                    q = bid_qty[t]
+                    if q > 0.0:
+                        total += q
+                        count += 1
+                        if count == 5:
+                            out[i, 2] = total
+                    t -= 1
+                if count < 5:
+                    out[i, 2] = total
+                out[i, 4] = total
+                t = depth.best_ask_tick - lb
+                count = 0
+                total = 0.0
+                while count < 20 and t < top:
+                    q = ask_qty[t]
+                    if q > 0.0:
+                        total += q
+                        count += 1
+                        if count == 5:
+                            out[i, 3] = total
+                    t += 1
+                if count < 5:
+                    out[i, 3] = total
+                out[i, 5] = total
+                i += 1
+            return i
 
-    def warm_up(self, stream: Stream) -> None:
+        return drive
+
+    def warm_up(self, stream: Stream, data: Any) -> None:
         """Compiles the numba loop (and hftbacktest's jitclasses) on a short prefix."""
+        self._events = data
         small = stream.prefix(min(len(stream), 2_000))
-        hbt, n = self.new_book(small, self.prepare(small))
-        self._compile()(hbt, np.empty((n, WIDTH)))
+        small_events = self.prepare(small)
+        hbt, n = self.new_book(small, small_events)
+        done = self._compile()(hbt, np.empty((n, WIDTH)))
+        assert done == n, (done, n)
         hbt.close()
 
     def run(self, book: Any, data: Any) -> Any:
@@ -718,6 +739,66 @@ class HftBacktest(Impl):
     def final(self, book: Any, run_result: Any) -> list[float]:
         return list(run_result[-1])
 
+    def close(self, book: Any) -> None:
+        book[0].close()
+
+
+class HftBacktestQtyAtTick(HftBacktest):
+    name = "hftbacktest_qty_at_tick"
+    label = "hftbacktest ROIVectorMarketDepth, numba loop, `bid_qty_at_tick`"
+    how = (
+        "as above, but the top 5/20 are summed by calling `depth.bid_qty_at_tick(t)` / "
+        "`ask_qty_at_tick(t)` tick by tick from the best tick outward (an FFI call a tick)"
+    )
+
+    def _make_drive(self) -> Callable[..., int]:
+        from numba import njit
+
+        @njit
+        def drive(hbt, out):  # type: ignore[no-untyped-def]
+            depth = hbt.depth(0)
+            lb = depth.roi_lb_tick
+            ub = depth.roi_ub_tick
+            n = out.shape[0]
+            i = 0
+            while i < n:
+                if hbt.wait_next_feed(False, 1_000_000_000_000) != 2:
+                    break
+                out[i, 0] = depth.best_bid
+                out[i, 1] = depth.best_ask
+                t = depth.best_bid_tick
+                count = 0
+                total = 0.0
+                while count < 20 and t >= lb:
+                    q = depth.bid_qty_at_tick(t)
+                    if q > 0.0:
+                        total += q
+                        count += 1
+                        if count == 5:
+                            out[i, 2] = total
+                    t -= 1
+                if count < 5:
+                    out[i, 2] = total
+                out[i, 4] = total
+                t = depth.best_ask_tick
+                count = 0
+                total = 0.0
+                while count < 20 and t <= ub:
+                    q = depth.ask_qty_at_tick(t)
+                    if q > 0.0:
+                        total += q
+                        count += 1
+                        if count == 5:
+                            out[i, 3] = total
+                    t += 1
+                if count < 5:
+                    out[i, 3] = total
+                out[i, 5] = total
+                i += 1
+            return i
+
+        return drive
+
 
 IMPLS: list[Impl] = [
     OursPerUpdate(),
@@ -727,6 +808,7 @@ IMPLS: list[Impl] = [
     Cryptofeed(),
     Nautilus(),
     HftBacktest(),
+    HftBacktestQtyAtTick(),
 ]
 BY_NAME = {impl.name: impl for impl in IMPLS}
 
@@ -768,17 +850,16 @@ def check(name: str, got: np.ndarray, want: np.ndarray) -> dict[str, Any]:
 
 
 def measure(impl: Impl, n: int, repeats: int, seed: int, py_prefix: int) -> dict[str, Any]:
+    impl.load()
     full = make_stream(n, seed)
     used = min(n, py_prefix) if impl.python_prefix else n
     stream = full.prefix(used) if used < n else full
     gc.collect()
     rss_arrays = current_rss_mb()
     data = impl.prepare(stream)
-    if isinstance(impl, HftBacktest):
-        impl._events = data
-        impl.warm_up(stream)
     gc.collect()
     rss_prepared = current_rss_mb()
+    impl.warm_up(stream, data)
     times = []
     finals = []
     last = None
@@ -790,6 +871,7 @@ def measure(impl: Impl, n: int, repeats: int, seed: int, py_prefix: int) -> dict
         elapsed = time.perf_counter() - start
         times.append(elapsed)
         finals.append(impl.final(book, result))
+        impl.close(book)
         if isinstance(impl, HftBacktest):
             last = result
         del book, result

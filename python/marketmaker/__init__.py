@@ -8,6 +8,8 @@ everything from here, never from ``marketmaker._core``.
 from marketmaker._core import (
     Account,
     BookStatus,
+    FeatureEngine,
+    Features,
     Fill,
     FillOutcome,
     Order,
@@ -28,6 +30,8 @@ __all__ = [
     "Account",
     "ApiCredentials",
     "BookStatus",
+    "FeatureEngine",
+    "Features",
     "Fill",
     "FillOutcome",
     "Order",

@@ -163,6 +163,41 @@ fn weights_from(
     Ok(out)
 }
 
+/// The row-major batch output as a dict of column arrays.
+fn columns<'py>(
+    py: Python<'py>,
+    names: &[String],
+    out: &[f64],
+    rows: usize,
+    times: &[i64],
+    ends: Option<&[bool]>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let width = names.len();
+    let result = PyDict::new(py);
+    for (column, name) in names.iter().enumerate() {
+        let values: Vec<f64> = (0..rows).map(|row| out[row * width + column]).collect();
+        if name == "time_ns" {
+            // From the input, exactly: a nanosecond time does not fit a float.
+            let row_times: Vec<i64> = match ends {
+                Some(ends) => times
+                    .iter()
+                    .zip(ends)
+                    .filter(|(_, end)| **end)
+                    .map(|(t, _)| *t)
+                    .collect(),
+                None => times.to_vec(),
+            };
+            result.set_item(name, PyArray1::from_vec(py, row_times))?;
+        } else if name == "ready" {
+            let ready: Vec<bool> = values.iter().map(|r| *r != 0.0).collect();
+            result.set_item(name, PyArray1::from_vec(py, ready))?;
+        } else {
+            result.set_item(name, PyArray1::from_vec(py, values))?;
+        }
+    }
+    Ok(result)
+}
+
 /// The feature engine of one symbol: order-book, order-flow and trade-flow signals, volatility,
 /// a short-horizon mid prediction and the combined skew, updated from a book and its trade tape
 /// on every tick. Definitions and sources: ``docs/features.md``.
@@ -479,30 +514,7 @@ impl PyFeatureEngine {
             )
         })?;
         let names = batch::feature_column_names(&engine.config().depths);
-        let width = names.len();
-        let result = PyDict::new(py);
-        for (column, name) in names.iter().enumerate() {
-            let values: Vec<f64> = (0..rows).map(|row| out[row * width + column]).collect();
-            if name == "time_ns" {
-                // From the input, exactly: a nanosecond time does not fit a float.
-                let row_times: Vec<i64> = match ends {
-                    Some(ends) => times
-                        .iter()
-                        .zip(ends)
-                        .filter(|(_, end)| **end)
-                        .map(|(t, _)| *t)
-                        .collect(),
-                    None => times.to_vec(),
-                };
-                result.set_item(name, PyArray1::from_vec(py, row_times))?;
-            } else if name == "ready" {
-                let ready: Vec<bool> = values.iter().map(|r| *r != 0.0).collect();
-                result.set_item(name, PyArray1::from_vec(py, ready))?;
-            } else {
-                result.set_item(name, PyArray1::from_vec(py, values))?;
-            }
-        }
-        Ok(result)
+        columns(py, &names, &out, rows, times, ends)
     }
 
     fn __repr__(&self) -> String {
