@@ -170,8 +170,17 @@ def stream_stats(stream: Stream) -> dict[str, Any]:
                 min_levels[0 if is_bid else 1] = min(min_levels[0 if is_bid else 1], len(side))
         else:
             side.add(ticks)
+    # Distance of each update from its side's touch before it (0 = at the touch, negative =
+    # improving it), from ours' reads.
+    reads = reference(stream)
+    first = [[to_price(stream.snap_bid_ticks.max()), to_price(stream.snap_ask_ticks.min())]]
+    best_before = np.vstack([first, reads[:-1, :2]])
+    touch_ticks = np.round(np.where(stream.is_bid, best_before[:, 0], best_before[:, 1]) * 10)
+    distance = np.where(stream.is_bid, touch_ticks - stream.ticks, stream.ticks - touch_ticks)
     return {
         "updates": len(stream),
+        "within_20_ticks_of_touch_share": float(np.mean(distance < NEAR_TICKS)),
+        "crossed_reads": int(np.sum(reads[:, 0] >= reads[:, 1])),
         "bid_updates": int(stream.is_bid.sum()),
         "deletes": deletes,
         "delete_share": deletes / max(len(stream), 1),
@@ -920,15 +929,41 @@ def package_version(name: str) -> str:
 
 
 def machine() -> dict[str, Any]:
-    model = "unknown"
+    cpu: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo") as cpuinfo:
             for line in cpuinfo:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
+                key, _, value = line.partition(":")
+                cpu.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    model = cpu.get("model name", "unknown")
+    details = (
+        f"family {cpu.get('cpu family', '?')} model {cpu.get('model', '?')}, "
+        f"{float(cpu.get('cpu MHz', 'nan')):.0f} MHz"
+        + (", virtualised" if "hypervisor" in cpu.get("flags", "").split() else "")
+    )
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        commit = subprocess.run(
+            ["git", "-C", repo, "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", repo, "status", "--porcelain", "--", "rust", "python"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        commit += " (rust/ or python/ modified)" if dirty else ""
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    core = importlib.util.find_spec("marketmaker._core")
+    built = (
+        _dt.datetime.fromtimestamp(os.path.getmtime(core.origin), _dt.timezone.utc).strftime(
+            "%Y-%m-%d %H:%M UTC"
+        )
+        if core and core.origin
+        else "unknown"
+    )
     packages = [
         "marketmaker",
         "numpy",
@@ -942,6 +977,9 @@ def machine() -> dict[str, Any]:
     return {
         "nproc": len(os.sched_getaffinity(0)),
         "cpu": model,
+        "cpu_details": details,
+        "repo_commit": commit,
+        "core_built": built,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": {name: package_version(name) for name in packages},
@@ -954,15 +992,23 @@ def fmt_rate(rate: float) -> str:
     return f"{rate / 1e3:.0f}k"
 
 
+def fmt_ratio(ratio: float) -> str:
+    if ratio >= 10:
+        return f"{ratio:.0f}×"
+    if ratio >= 1:
+        return f"{ratio:.2f}×"
+    return f"{ratio:.2g}×"
+
+
 def table(results: list[dict[str, Any]]) -> str:
     ours = next((r for r in results if r["name"] == "ours" and "updates_per_s" in r), None)
     batch = next(
         (r for r in results if r["name"] == "ours_batch_ticks" and "updates_per_s" in r), None
     )
     lines = [
-        "| implementation | updates/s (median) | runs min–max | × ours per update "
-        "| × ours batch (ticks) | peak RSS − stream arrays | of which input | total peak RSS "
-        "| checked |",
+        "| implementation | updates/s (median) | runs min–max | vs ours per update "
+        "| vs ours batch (ticks) | peak RSS − stream arrays | of which input | total peak RSS "
+        "| checked against ours |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
@@ -975,8 +1021,8 @@ def table(results: list[dict[str, Any]]) -> str:
             if r["updates_timed"] < r["updates_total"]
             else ""
         )
-        vs_ours = f"{r['updates_per_s'] / ours['updates_per_s']:.3g}" if ours else "–"
-        vs_batch = f"{r['updates_per_s'] / batch['updates_per_s']:.3g}" if batch else "–"
+        vs_ours = fmt_ratio(r["updates_per_s"] / ours["updates_per_s"]) if ours else "–"
+        vs_batch = fmt_ratio(r["updates_per_s"] / batch["updates_per_s"]) if batch else "–"
         lines.append(
             f"| {r['label']}{prefix} | **{fmt_rate(r['updates_per_s'])}** "
             f"| {fmt_rate(min(runs))}–{fmt_rate(max(runs))} ({r['repeats']} runs) "
@@ -1026,7 +1072,9 @@ def run_child(name: str, args: argparse.Namespace) -> dict[str, Any]:
             out,
         ]
         started = time.perf_counter()
+        load_before = os.getloadavg()[0]
         proc = subprocess.run(command, capture_output=True, text=True)
+        load_after = os.getloadavg()[0]
         wall = time.perf_counter() - started
         if proc.returncode != 0 or not os.path.exists(out):
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
@@ -1034,7 +1082,13 @@ def run_child(name: str, args: argparse.Namespace) -> dict[str, Any]:
             return {**base, "status": f"failed: {tail[0]}"}
         with open(out) as handle:
             result = json.load(handle)
-    return {**base, **result, "wall_seconds": wall}
+    return {
+        **base,
+        **result,
+        "wall_seconds": wall,
+        "load_before": load_before,
+        "load_after": load_after,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1069,8 +1123,12 @@ def main(argv: list[str] | None = None) -> int:
     started = _dt.datetime.now(_dt.timezone.utc)
     print(f"# Order book throughput, {started:%Y-%m-%d %H:%M} UTC\n")
     print(
-        f"machine: {info['nproc']} cores, {info['cpu']}, Python {info['python']}, "
-        f"{info['platform']}"
+        f"machine: {info['nproc']} cores, {info['cpu']} ({info['cpu_details']}), "
+        f"Python {info['python']}, {info['platform']}"
+    )
+    print(
+        f"repository at {info['repo_commit']}, marketmaker._core built {info['core_built']}; "
+        f"load average at start {os.getloadavg()[0]:.2f}"
     )
     print("packages: " + ", ".join(f"{k} {v}" for k, v in info["packages"].items()))
     stats = stream_stats(make_stream(args.updates, args.seed))
@@ -1078,6 +1136,8 @@ def main(argv: list[str] | None = None) -> int:
         f"stream: {stats['updates']:,} updates (seed {args.seed}), "
         f"{stats['deletes']:,} deletes ({100 * stats['delete_share']:.1f}%, "
         f"{100 * stats['deletes_of_existing_share']:.1f}% of them hit a level), "
+        f"{100 * stats['within_20_ticks_of_touch_share']:.0f}% within 20 ticks of the touch, "
+        f"{stats['crossed_reads']} crossed reads, "
         f"levels a side at the end {stats['levels_at_end']}, prices "
         f"{stats['price_range'][0]:.1f}–{stats['price_range'][1]:.1f}\n",
         flush=True,
@@ -1096,7 +1156,9 @@ def main(argv: list[str] | None = None) -> int:
     for line in targets(results):
         print(line)
     elapsed = (_dt.datetime.now(_dt.timezone.utc) - started).total_seconds()
-    print(f"\n(total {elapsed:.0f} s)")
+    load = ", ".join(f"{r['name']} {r['load_before']:.1f}→{r['load_after']:.1f}" for r in results if "load_before" in r)
+    print(f"\n1-minute load average before→after each implementation: {load}")
+    print(f"(total {elapsed:.0f} s)")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(

@@ -173,7 +173,13 @@ pub fn feature_column_names(depths: &[usize]) -> Vec<String> {
     names
 }
 
-fn feature_row(features: &crate::features::Features, row: &mut [f64]) {
+/// Writes one row into column-major `out` (`rows` entries per column).
+fn feature_row(features: &crate::features::Features, out: &mut [f64], rows: usize, row: usize) {
+    let mut column = 0;
+    let mut put = |value: f64| {
+        out[column * rows + row] = value;
+        column += 1;
+    };
     let head = [
         features.time_ns as f64,
         f64::from(u8::from(features.ready)),
@@ -182,9 +188,8 @@ fn feature_row(features: &crate::features::Features, row: &mut [f64]) {
         features.weighted_mid,
         features.spread_bps,
     ];
-    row[..head.len()].copy_from_slice(&head);
-    let depths = features.depth_count;
-    row[head.len()..head.len() + depths].copy_from_slice(features.imbalances());
+    head.iter().copied().for_each(&mut put);
+    features.imbalances().iter().copied().for_each(&mut put);
     let tail = [
         features.ofi,
         features.deep_ofi,
@@ -202,14 +207,14 @@ fn feature_row(features: &crate::features::Features, row: &mut [f64]) {
         features.hit_rate,
         features.skew,
     ];
-    row[head.len() + depths..].copy_from_slice(&tail);
+    tail.iter().copied().for_each(&mut put);
 }
 
 /// Replays level updates (no sequence check) and trades through `book`, `tape` and `engine`,
 /// updating the features after every update that ends a message (`message_ends[i]`, or every
 /// update when `None`). Trades with a time at or before the message's time reach the tape
-/// first. Writes one row of [`feature_column_names`] per message into `out` (row-major) and
-/// returns the number of rows. Everything is validated before anything is applied.
+/// first. Writes one row of [`feature_column_names`] per message into `out`, column by column
+/// (column `c` of row `r` at `c × rows + r`), and returns the number of rows. Everything is validated before anything is applied.
 ///
 /// # Panics
 /// When the update arrays differ in length, or `out` is shorter than rows × columns.
@@ -288,7 +293,7 @@ pub fn run_features(
             }
         }
         engine.update(book, Some(tape), now);
-        feature_row(engine.features(), &mut out[row * width..(row + 1) * width]);
+        feature_row(engine.features(), out, rows, row);
         row += 1;
     }
     Ok(rows)

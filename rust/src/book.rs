@@ -20,6 +20,46 @@ use crate::side::Side;
 /// A price level: ticks on the book's grid and size.
 pub type Level = (i64, f64);
 
+/// A side's best levels, borrowed from the book: sizes and prices stored best last.
+#[derive(Debug, Clone, Copy)]
+pub struct LevelsView<'a> {
+    keys: &'a [i64],
+    sizes: &'a [f64],
+    negated: bool,
+}
+
+impl<'a> LevelsView<'a> {
+    /// How many levels the view holds.
+    #[inline]
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the view is empty.
+    #[inline]
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Sizes, best level last.
+    #[inline]
+    #[must_use]
+    pub fn sizes_best_last(&self) -> &'a [f64] {
+        self.sizes
+    }
+
+    /// The level `rank` places from the best, as (ticks, size). Panics past the end.
+    #[inline]
+    #[must_use]
+    pub fn level(&self, rank: usize) -> Level {
+        let index = self.keys.len() - 1 - rank;
+        let key = self.keys[index];
+        (if self.negated { -key } else { key }, self.sizes[index])
+    }
+}
+
 /// Which venue's sequencing rules the book enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sequencing {
@@ -543,6 +583,21 @@ impl OrderBook {
         match side {
             Side::Buy => self.bids.size_at(ticks),
             Side::Sell => self.asks.size_at(-ticks),
+        }
+    }
+
+    /// A side's best `depth` levels as a view (for feature computation without copies).
+    #[inline]
+    #[must_use]
+    pub fn top_levels(&self, side: Side, depth: usize) -> LevelsView<'_> {
+        let (keys, sizes) = match side {
+            Side::Buy => self.bids.top(depth),
+            Side::Sell => self.asks.top(depth),
+        };
+        LevelsView {
+            keys,
+            sizes,
+            negated: side == Side::Sell,
         }
     }
 

@@ -74,7 +74,7 @@ pub struct FeatureConfig {
     pub volatility_half_life_s: f64,
     /// How far ahead the mid change is predicted.
     pub horizon: Horizon,
-    /// Forgetting factor of the recursive least squares, in (0, 1].
+    /// Forgetting factor of the exponentially weighted ridge regression, in (0, 1].
     pub forgetting: f64,
     /// The prediction (in bps) that counts as a full-strength signal in the skew.
     pub prediction_scale_bps: f64,
@@ -307,19 +307,51 @@ impl SideLevels {
     };
 
     fn read(book: &OrderBook, side: Side, levels: usize) -> Self {
+        let view = book.top_levels(side, levels);
         let mut out = Self::EMPTY;
-        for rank in 0..levels {
-            match book.level_at_rank(side, rank) {
-                Some((ticks, size)) => {
-                    out.ticks[rank] = ticks;
-                    out.sizes[rank] = size;
-                    out.count = rank + 1;
-                }
-                None => break,
-            }
+        out.count = view.len();
+        for rank in 0..out.count {
+            let (ticks, size) = view.level(rank);
+            out.ticks[rank] = ticks;
+            out.sizes[rank] = size;
         }
         out
     }
+}
+
+/// Σ values, with four accumulators (the order differs from a plain left-to-right sum only in
+/// the last bits).
+#[inline]
+fn sum(values: &[f64]) -> f64 {
+    let mut lanes = [0.0; 4];
+    let chunks = values.chunks_exact(4);
+    let rest: f64 = chunks.remainder().iter().sum();
+    for chunk in chunks {
+        for (lane, value) in lanes.iter_mut().zip(chunk) {
+            *lane += value;
+        }
+    }
+    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + rest
+}
+
+/// Σ values × weights, with four accumulators.
+#[inline]
+fn dot(values: &[f64], weights: &[f64]) -> f64 {
+    let mut lanes = [0.0; 4];
+    let chunks = values.chunks_exact(4);
+    let weight_chunks = weights.chunks_exact(4);
+    let rest: f64 = chunks
+        .remainder()
+        .iter()
+        .zip(weight_chunks.remainder())
+        .map(|(v, w)| v * w)
+        .sum();
+    for (chunk, weight) in chunks.zip(weight_chunks) {
+        for ((lane, value), w) in lanes.iter_mut().zip(chunk).zip(weight) {
+            *lane += value * w;
+        }
+    }
+    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + rest
 }
 
 /// Cont–Kukanov–Stoikov order-flow contribution of one level pair between two ticks.
@@ -378,70 +410,125 @@ pub fn dead_band(signal: f64, band: f64) -> f64 {
     excess.copysign(signal)
 }
 
-/// Recursive least squares with exponential forgetting, fixed size, no allocation.
+/// Exponentially weighted ridge regression, refitted every few ticks: the "rolling ridge" of
+/// the mid-change model. Fixed size, no allocation.
+///
+/// It keeps `A = Σ λ^(t−s) x_s x_sᵀ` and `b = Σ λ^(t−s) x_s y_s` (stored multiplied by `1/λ^t`,
+/// so that forgetting costs nothing per tick) and solves `(A + ridge·I) w = b` by Cholesky every
+/// `refit_every` ticks. Unused regressors stay zero.
 #[derive(Debug, Clone)]
-struct RecursiveLeastSquares {
+struct RidgeModel {
     size: usize,
     weights: [f64; MAX_REGRESSORS],
-    covariance: [[f64; MAX_REGRESSORS]; MAX_REGRESSORS],
-    forgetting: f64,
+    /// Upper triangle of `A / λ^t`.
+    moments: [[f64; MAX_REGRESSORS]; MAX_REGRESSORS],
+    targets: [f64; MAX_REGRESSORS],
+    /// `1 / λ^t`: what the stored sums are multiplied by.
+    scale: f64,
+    inverse_forgetting: f64,
+    ridge: f64,
+    refit_every: u32,
+    since_refit: u32,
 }
 
-/// Initial covariance `P₀ = 100·I` (a weak prior on zero weights).
-const RLS_PRIOR: f64 = 100.0;
+/// Ridge penalty of the mid-change model (features are of order 1, targets in bps).
+const RIDGE_PENALTY: f64 = 1.0;
+/// Ticks between refits of the mid-change model.
+const REFIT_EVERY: u32 = 16;
 
-impl RecursiveLeastSquares {
+impl RidgeModel {
     fn new(size: usize, forgetting: f64) -> Self {
-        let mut model = Self {
+        Self {
             size,
             weights: [0.0; MAX_REGRESSORS],
-            covariance: [[0.0; MAX_REGRESSORS]; MAX_REGRESSORS],
-            forgetting,
-        };
-        model.reset_covariance();
-        model
-    }
-
-    fn reset_covariance(&mut self) {
-        self.covariance = [[0.0; MAX_REGRESSORS]; MAX_REGRESSORS];
-        for i in 0..self.size {
-            self.covariance[i][i] = RLS_PRIOR;
+            moments: [[0.0; MAX_REGRESSORS]; MAX_REGRESSORS],
+            targets: [0.0; MAX_REGRESSORS],
+            scale: 1.0,
+            inverse_forgetting: 1.0 / forgetting,
+            ridge: RIDGE_PENALTY,
+            refit_every: REFIT_EVERY,
+            since_refit: 0,
         }
     }
 
+    #[inline]
     fn predict(&self, x: &[f64; MAX_REGRESSORS]) -> f64 {
-        (0..self.size).map(|i| self.weights[i] * x[i]).sum()
+        self.weights.iter().zip(x).map(|(w, x)| w * x).sum()
     }
 
-    #[allow(clippy::needless_range_loop)] // matrix algebra reads best with indices
     fn learn(&mut self, x: &[f64; MAX_REGRESSORS], y: f64) {
+        self.scale *= self.inverse_forgetting;
         let n = self.size;
-        let mut px = [0.0; MAX_REGRESSORS];
         for i in 0..n {
-            px[i] = (0..n).map(|j| self.covariance[i][j] * x[j]).sum();
+            let weighted = x[i] * self.scale;
+            self.targets[i] += weighted * y;
+            for (moment, x_j) in self.moments[i][i..n].iter_mut().zip(&x[i..n]) {
+                *moment += weighted * x_j;
+            }
         }
-        let denominator = self.forgetting + (0..n).map(|i| x[i] * px[i]).sum::<f64>();
-        if !(denominator.is_finite() && denominator > 0.0) {
-            self.reset_covariance();
-            return;
+        if self.scale > 1e100 {
+            self.rescale();
         }
-        let error = y - self.predict(x);
-        let mut trace = 0.0;
+        self.since_refit += 1;
+        if self.since_refit >= self.refit_every {
+            self.since_refit = 0;
+            self.refit();
+        }
+    }
+
+    fn rescale(&mut self) {
+        let factor = 1.0 / self.scale;
+        for row in &mut self.moments {
+            for moment in row.iter_mut() {
+                *moment *= factor;
+            }
+        }
+        for target in &mut self.targets {
+            *target *= factor;
+        }
+        self.scale = 1.0;
+    }
+
+    /// Solves `(A + ridge·I) w = b` by Cholesky (`A` is symmetric positive semi-definite, so
+    /// the ridge makes the system positive definite).
+    #[allow(clippy::needless_range_loop)] // the triangular solves read best with indices
+    fn refit(&mut self) {
+        let n = self.size;
+        let penalty = self.ridge * self.scale;
+        let mut lower = [[0.0; MAX_REGRESSORS]; MAX_REGRESSORS];
         for i in 0..n {
-            let gain = px[i] / denominator;
-            self.weights[i] += gain * error;
-            for j in 0..n {
-                self.covariance[i][j] = (self.covariance[i][j] - gain * px[j]) / self.forgetting;
+            for j in 0..=i {
+                let mut value = self.moments[j][i] + if i == j { penalty } else { 0.0 };
+                for k in 0..j {
+                    value -= lower[i][k] * lower[j][k];
+                }
+                if i == j {
+                    if !(value > 0.0 && value.is_finite()) {
+                        return;
+                    }
+                    lower[i][i] = value.sqrt();
+                } else {
+                    lower[i][j] = value / lower[j][j];
+                }
             }
-            trace += self.covariance[i][i];
         }
-        // With forgetting < 1 and features that barely move, P grows without bound; start the
-        // covariance again rather than let it overflow (the weights are kept).
-        if !(trace.is_finite() && trace < 1e12) || self.weights.iter().any(|w| !w.is_finite()) {
-            if self.weights.iter().any(|w| !w.is_finite()) {
-                self.weights = [0.0; MAX_REGRESSORS];
+        let mut solution = [0.0; MAX_REGRESSORS];
+        for i in 0..n {
+            let mut value = self.targets[i];
+            for k in 0..i {
+                value -= lower[i][k] * solution[k];
             }
-            self.reset_covariance();
+            solution[i] = value / lower[i][i];
+        }
+        for i in (0..n).rev() {
+            let mut value = solution[i];
+            for k in i + 1..n {
+                value -= lower[k][i] * solution[k];
+            }
+            solution[i] = value / lower[i][i];
+        }
+        if solution.iter().all(|w| w.is_finite()) {
+            self.weights = solution;
         }
     }
 }
@@ -460,7 +547,8 @@ struct PendingPrediction {
 #[derive(Debug, Clone)]
 pub struct FeatureEngine {
     config: FeatureConfig,
-    level_weights: Vec<f64>,
+    /// `exp(-level_decay × rank)` for ranks deepest..0 (best last, like the book's slices).
+    level_weights_best_last: Vec<f64>,
     window: VecDeque<TickRecord>,
     sums: TickRecord,
     ticks_since_resum: usize,
@@ -472,7 +560,7 @@ pub struct FeatureEngine {
     pending_dt_s: f64,
     ewma_variance: Option<f64>,
     trades_seen: u64,
-    model: RecursiveLeastSquares,
+    model: RidgeModel,
     pending: VecDeque<PendingPrediction>,
     hits: u64,
     lagged_ofi_normalized: f64,
@@ -488,8 +576,9 @@ impl FeatureEngine {
     pub fn new(config: FeatureConfig) -> CoreResult<Self> {
         config.validate()?;
         let deepest = config.depths.last().copied().unwrap_or(1);
-        let level_weights = (0..deepest)
-            .map(|i| (-config.level_decay * i as f64).exp())
+        let level_weights_best_last = (0..deepest)
+            .rev()
+            .map(|rank| (-config.level_decay * rank as f64).exp())
             .collect();
         let regressors = 1 + config.depths.len() + 7;
         let pending_capacity = match config.horizon {
@@ -497,7 +586,7 @@ impl FeatureEngine {
             Horizon::Millis(_) => 1024,
         };
         Ok(Self {
-            level_weights,
+            level_weights_best_last,
             window: VecDeque::with_capacity(config.tick_window + 1),
             sums: TickRecord::default(),
             ticks_since_resum: 0,
@@ -509,7 +598,7 @@ impl FeatureEngine {
             pending_dt_s: 0.0,
             ewma_variance: None,
             trades_seen: 0,
-            model: RecursiveLeastSquares::new(regressors, config.forgetting),
+            model: RidgeModel::new(regressors, config.forgetting),
             pending: VecDeque::with_capacity(pending_capacity),
             hits: 0,
             lagged_ofi_normalized: 0.0,
@@ -554,17 +643,18 @@ impl FeatureEngine {
     }
 
     fn imbalance(&self, book: &OrderBook, depth: usize) -> f64 {
-        let weights = &self.level_weights[..depth];
-        let bid: f64 = book
-            .top_level_sizes(Side::Buy, depth)
-            .zip(weights)
-            .map(|(s, w)| s * w)
-            .sum();
-        let ask: f64 = book
-            .top_level_sizes(Side::Sell, depth)
-            .zip(weights)
-            .map(|(s, w)| s * w)
-            .sum();
+        let side_size = |side| {
+            let sizes = book.top_levels(side, depth).sizes_best_last();
+            if self.config.level_decay == 0.0 {
+                sum(sizes)
+            } else {
+                let weights = &self.level_weights_best_last
+                    [self.level_weights_best_last.len() - sizes.len()..];
+                dot(sizes, weights)
+            }
+        };
+        let bid = side_size(Side::Buy);
+        let ask = side_size(Side::Sell);
         let total = bid + ask;
         if total > 0.0 {
             (bid - ask) / total
@@ -864,25 +954,19 @@ fn window_volatility(sums: &TickRecord) -> f64 {
 /// Each side's VWAP over the best `depth` levels, weighted by the other side's size.
 fn weighted_mid(book: &OrderBook, depth: usize, mid: f64) -> f64 {
     let grid = book.grid();
-    let mut bid_size = 0.0;
-    let mut bid_notional = 0.0;
-    let mut ask_size = 0.0;
-    let mut ask_notional = 0.0;
-    for rank in 0..depth {
-        let bid = book.level_at_rank(Side::Buy, rank);
-        let ask = book.level_at_rank(Side::Sell, rank);
-        if bid.is_none() && ask.is_none() {
-            break;
+    let side_vwap = |side| {
+        let view = book.top_levels(side, depth);
+        let mut size = 0.0;
+        let mut notional = 0.0;
+        for rank in 0..view.len() {
+            let (ticks, level_size) = view.level(rank);
+            size += level_size;
+            notional += grid.price(ticks) * level_size;
         }
-        if let Some((ticks, size)) = bid {
-            bid_size += size;
-            bid_notional += grid.price(ticks) * size;
-        }
-        if let Some((ticks, size)) = ask {
-            ask_size += size;
-            ask_notional += grid.price(ticks) * size;
-        }
-    }
+        (size, notional)
+    };
+    let (bid_size, bid_notional) = side_vwap(Side::Buy);
+    let (ask_size, ask_notional) = side_vwap(Side::Sell);
     if bid_size > 0.0 && ask_size > 0.0 {
         let bid_vwap = bid_notional / bid_size;
         let ask_vwap = ask_notional / ask_size;

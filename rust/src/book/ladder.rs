@@ -147,6 +147,13 @@ impl Ladder {
             .sum()
     }
 
+    /// The best `depth` levels as (keys, sizes) slices, best last.
+    #[inline]
+    pub(crate) fn top(&self, depth: usize) -> (&[i64], &[f64]) {
+        let start = self.keys.len().saturating_sub(depth);
+        (&self.keys[start..], &self.sizes[start..])
+    }
+
     /// The level `rank` places from the best (0 = best), as (key, size).
     #[inline]
     pub(crate) fn at_rank(&self, rank: usize) -> Option<(i64, f64)> {

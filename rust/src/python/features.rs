@@ -172,10 +172,9 @@ fn columns<'py>(
     times: &[i64],
     ends: Option<&[bool]>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let width = names.len();
     let result = PyDict::new(py);
     for (column, name) in names.iter().enumerate() {
-        let values: Vec<f64> = (0..rows).map(|row| out[row * width + column]).collect();
+        let values = &out[column * rows..(column + 1) * rows];
         if name == "time_ns" {
             // From the input, exactly: a nanosecond time does not fit a float.
             let row_times: Vec<i64> = match ends {
@@ -192,7 +191,7 @@ fn columns<'py>(
             let ready: Vec<bool> = values.iter().map(|r| *r != 0.0).collect();
             result.set_item(name, PyArray1::from_vec(py, ready))?;
         } else {
-            result.set_item(name, PyArray1::from_vec(py, values))?;
+            result.set_item(name, PyArray1::from_slice(py, values))?;
         }
     }
     Ok(result)
