@@ -10,6 +10,7 @@ absent levels and re-sets, level messages, snapshots) and venue streams (Binance
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -68,6 +69,7 @@ class ModelBook:
         self.update_count = 0
         self.exchange_time_ns: int | None = None
         self.receive_time_ns: int | None = None
+        self._sorted: dict[bool, list[tuple[Fraction, float]]] = {}
 
     def copy(self) -> ModelBook:
         other = ModelBook("1")
@@ -76,9 +78,11 @@ class ModelBook:
         other.update_count = self.update_count
         other.exchange_time_ns = self.exchange_time_ns
         other.receive_time_ns = self.receive_time_ns
+        other._sorted = {}
         return other
 
     def set(self, is_bid: bool, price: Fraction, size: float) -> None:
+        self._sorted = {}
         levels = self.sides[is_bid]
         if size == 0:
             levels.pop(price, None)
@@ -92,6 +96,7 @@ class ModelBook:
             self.set(False, level.price, level.size)
 
     def replace(self, bids: list[Level], asks: list[Level]) -> None:
+        self._sorted = {}
         self.sides = {True: {}, False: {}}
         self.apply(bids, asks)
 
@@ -105,7 +110,9 @@ class ModelBook:
 
     def levels(self, is_bid: bool) -> list[tuple[Fraction, float]]:
         """Best first: bids descending, asks ascending."""
-        return sorted(self.sides[is_bid].items(), reverse=is_bid)
+        if is_bid not in self._sorted:
+            self._sorted[is_bid] = sorted(self.sides[is_bid].items(), reverse=is_bid)
+        return self._sorted[is_bid]
 
     def float_levels(self, is_bid: bool) -> list[tuple[float, float]]:
         return [(float(price), size) for price, size in self.levels(is_bid)]
@@ -254,7 +261,9 @@ def assert_book_matches(book: OrderBook, model: ModelBook) -> None:
         microprice = (float(bid) * ask_size + float(ask) * bid_size) / (bid_size + ask_size)
         assert book.microprice is not None
         assert math.isclose(book.microprice, microprice, rel_tol=1e-12)
-        assert min(float(bid), float(ask)) <= book.microprice <= max(float(bid), float(ask))
+        low, high = sorted((float(bid), float(ask)))
+        # A weighted average of the touch prices (to within float rounding of the formula).
+        assert low * (1 - 1e-15) <= book.microprice <= high * (1 + 1e-15)
         assert book.is_crossed is (bid >= ask)
 
     watch, expected = book.watch(), model.watch(book.watch_depths)
@@ -288,15 +297,8 @@ def grids(draw: st.DrawFn) -> Grid:
     return Grid(tick=tick, base=base, ask_shift=draw(st.integers(-45, 10)))
 
 
-@st.composite
-def sizes(draw: st.DrawFn, allow_zero: bool = True) -> tuple[float, Any]:
-    """A size (thousandths, like exchange quantities) and its wire form."""
-    if allow_zero:
-        thousandths = draw(st.one_of(st.just(0), st.integers(1, 5_000), st.integers(1, 10**10)))
-    else:
-        thousandths = draw(st.one_of(st.integers(1, 5_000), st.integers(1, 10**10)))
+def _size(thousandths: int, form: str) -> tuple[float, Any]:
     value = thousandths / 1000
-    form = draw(st.sampled_from(["text", "float", "int"]))
     if form == "text":
         return value, f"{thousandths // 1000}.{thousandths % 1000:03d}"
     if form == "int" and thousandths % 1000 == 0:
@@ -304,23 +306,34 @@ def sizes(draw: st.DrawFn, allow_zero: bool = True) -> tuple[float, Any]:
     return value, value
 
 
-@st.composite
-def levels(draw: st.DrawFn, grid: Grid, is_bid: bool, allow_zero: bool = True) -> Level:
-    offset = draw(st.integers(0, 40)) + (0 if is_bid else 40 + grid.ask_shift)
-    offset = max(offset, 1 - grid.base)  # keep the price positive
-    price = grid.price(offset)
-    size, wire_size = draw(sizes(allow_zero=allow_zero))
-    form = draw(st.sampled_from(["text", "padded", "float"]))
-    if form == "float":
-        wire_price: Any = float(price)
-    else:
+#: A size in thousandths (like exchange quantities) and its wire form: text, float or int.
+POSITIVE_SIZES = st.builds(
+    _size, st.integers(1, 5_000) | st.integers(1, 10**10), st.sampled_from(["text", "float", "int"])
+)
+SIZES = st.builds(_size, st.just(0), st.sampled_from(["text", "float", "int"])) | POSITIVE_SIZES
+PRICE_FORMS = st.sampled_from(["text", "text", "padded", "float"])
+
+
+@functools.lru_cache(maxsize=None)
+def levels(grid: Grid, is_bid: bool, allow_zero: bool = True) -> st.SearchStrategy[Level]:
+    """Levels on ``grid``'s side: 41 neighbouring ticks, so that levels are often re-set."""
+    shift = 0 if is_bid else 40 + grid.ask_shift
+
+    def make(offset: int, size: tuple[float, Any], form: str, zeros: int) -> Level:
+        price = grid.price(max(offset + shift, 1 - grid.base))  # keep the price positive
+        if form == "float":
+            return Level(price, size[0], float(price), size[1])
         text = decimal_text(price)
         if form == "padded":
-            text += ("" if "." in text else ".") + "0" * draw(st.integers(1, 3))
-        wire_price = text
-    return Level(price, size, wire_price, wire_size)
+            text += ("" if "." in text else ".") + "0" * zeros
+        return Level(price, size[0], text, size[1])
+
+    return st.builds(
+        make, st.integers(0, 40), SIZES if allow_zero else POSITIVE_SIZES, PRICE_FORMS, st.integers(1, 3)
+    )
 
 
+@functools.lru_cache(maxsize=None)
 def level_lists(grid: Grid, is_bid: bool, max_size: int) -> st.SearchStrategy[list[Level]]:
     return st.lists(levels(grid, is_bid), max_size=max_size)
 
@@ -330,7 +343,9 @@ def message(draw: st.DrawFn, grid: Grid, max_size: int) -> tuple[list[Level], li
 
 
 def wire(levels_: list[Level], draw: st.DrawFn) -> list[Any]:
-    return [level.pair(as_tuple=draw(st.booleans())) for level in levels_]
+    """The levels as a venue message: ``[[price, size], ...]`` or a list of tuples."""
+    as_tuple = draw(st.booleans())
+    return [level.pair(as_tuple) for level in levels_]
 
 
 watch_depth_lists = st.lists(st.integers(1, 30), min_size=1, max_size=10)
@@ -912,13 +927,12 @@ def test_bybit_restart_with_u_1_replaces_the_book() -> None:
 # ---- the batch path ---------------------------------------------------------------------------
 
 
-@st.composite
-def batch_updates(draw: st.DrawFn, grid: Grid) -> list[tuple[bool, Level]]:
-    updates = []
-    for _ in range(draw(st.integers(0, 60))):
-        is_bid = draw(st.booleans())
-        updates.append((is_bid, draw(levels(grid, is_bid))))
-    return updates
+@functools.lru_cache(maxsize=None)
+def batch_updates(grid: Grid) -> st.SearchStrategy[list[tuple[bool, Level]]]:
+    """Up to 60 single-level updates, ``(is_bid, level)``."""
+    bid = levels(grid, True).map(lambda level: (True, level))
+    ask = levels(grid, False).map(lambda level: (False, level))
+    return st.lists(bid | ask, max_size=60)
 
 
 def ticks_of(grid: Grid, price: Fraction) -> int:

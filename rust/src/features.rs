@@ -420,7 +420,7 @@ pub fn dead_band(signal: f64, band: f64) -> f64 {
 struct RidgeModel {
     size: usize,
     weights: [f64; MAX_REGRESSORS],
-    /// Upper triangle of `A / λ^t`.
+    /// `A / λ^t` (symmetric).
     moments: [[f64; MAX_REGRESSORS]; MAX_REGRESSORS],
     targets: [f64; MAX_REGRESSORS],
     /// `1 / λ^t`: what the stored sums are multiplied by.
@@ -434,7 +434,7 @@ struct RidgeModel {
 /// Ridge penalty of the mid-change model (features are of order 1, targets in bps).
 const RIDGE_PENALTY: f64 = 1.0;
 /// Ticks between refits of the mid-change model.
-const REFIT_EVERY: u32 = 16;
+const REFIT_EVERY: u32 = 32;
 
 impl RidgeModel {
     fn new(size: usize, forgetting: f64) -> Self {
@@ -458,12 +458,18 @@ impl RidgeModel {
 
     fn learn(&mut self, x: &[f64; MAX_REGRESSORS], y: f64) {
         self.scale *= self.inverse_forgetting;
-        let n = self.size;
-        for i in 0..n {
-            let weighted = x[i] * self.scale;
-            self.targets[i] += weighted * y;
-            for (moment, x_j) in self.moments[i][i..n].iter_mut().zip(&x[i..n]) {
-                *moment += weighted * x_j;
+        let mut weighted = [0.0; MAX_REGRESSORS];
+        for (w, x) in weighted.iter_mut().zip(x) {
+            *w = x * self.scale;
+        }
+        for (target, w) in self.targets.iter_mut().zip(&weighted) {
+            *target += w * y;
+        }
+        // The full fixed-size matrix (unused regressors are zero): branch-free and vectorised,
+        // cheaper than walking the upper triangle of a run-time size.
+        for (row, w) in self.moments.iter_mut().zip(&weighted) {
+            for (moment, x_j) in row.iter_mut().zip(x) {
+                *moment += w * x_j;
             }
         }
         if self.scale > 1e100 {
@@ -498,7 +504,7 @@ impl RidgeModel {
         let mut lower = [[0.0; MAX_REGRESSORS]; MAX_REGRESSORS];
         for i in 0..n {
             for j in 0..=i {
-                let mut value = self.moments[j][i] + if i == j { penalty } else { 0.0 };
+                let mut value = self.moments[i][j] + if i == j { penalty } else { 0.0 };
                 for k in 0..j {
                     value -= lower[i][k] * lower[j][k];
                 }
@@ -642,24 +648,41 @@ impl FeatureEngine {
         }
     }
 
-    fn imbalance(&self, book: &OrderBook, depth: usize) -> f64 {
-        let side_size = |side| {
-            let sizes = book.top_levels(side, depth).sizes_best_last();
-            if self.config.level_decay == 0.0 {
-                sum(sizes)
-            } else {
-                let weights = &self.level_weights_best_last
-                    [self.level_weights_best_last.len() - sizes.len()..];
-                dot(sizes, weights)
+    /// The imbalance at every configured depth, each side's levels read once.
+    fn imbalances(&self, book: &OrderBook, out: &mut [f64; MAX_DEPTHS]) {
+        let depths = &self.config.depths;
+        let deepest = depths[depths.len() - 1];
+        let side_sizes = |side, sizes_out: &mut [f64; MAX_DEPTHS]| {
+            let sizes = book.top_levels(side, deepest).sizes_best_last();
+            let weights =
+                &self.level_weights_best_last[self.level_weights_best_last.len() - sizes.len()..];
+            // Depth d is the last min(d, len) entries: sum the shallowest first, then extend.
+            let mut total = 0.0;
+            let mut end = sizes.len();
+            for (slot, depth) in sizes_out.iter_mut().zip(depths) {
+                let start = sizes.len().saturating_sub(*depth);
+                if start < end {
+                    total += if self.config.level_decay == 0.0 {
+                        sum(&sizes[start..end])
+                    } else {
+                        dot(&sizes[start..end], &weights[start..end])
+                    };
+                    end = start;
+                }
+                *slot = total;
             }
         };
-        let bid = side_size(Side::Buy);
-        let ask = side_size(Side::Sell);
-        let total = bid + ask;
-        if total > 0.0 {
-            (bid - ask) / total
-        } else {
-            0.0
+        let mut bids = [0.0; MAX_DEPTHS];
+        let mut asks = [0.0; MAX_DEPTHS];
+        side_sizes(Side::Buy, &mut bids);
+        side_sizes(Side::Sell, &mut asks);
+        for (k, slot) in out.iter_mut().enumerate().take(depths.len()) {
+            let total = bids[k] + asks[k];
+            *slot = if total > 0.0 {
+                (bids[k] - asks[k]) / total
+            } else {
+                0.0
+            };
         }
     }
 
@@ -681,9 +704,7 @@ impl FeatureEngine {
             (bid_price * best_ask.1 + ask_price * best_bid.1) / (best_bid.1 + best_ask.1);
         features.spread_bps = (ask_price - bid_price) / mid * 1e4;
         features.weighted_mid = weighted_mid(book, self.config.depths[0], mid);
-        for (slot, depth) in features.imbalances.iter_mut().zip(&self.config.depths) {
-            *slot = self.imbalance(book, *depth);
-        }
+        self.imbalances(book, &mut features.imbalances);
 
         let record = self.tick_record(book, best_bid, best_ask, mid, tape, time_ns);
         self.push_record(record);
@@ -953,24 +974,25 @@ fn window_volatility(sums: &TickRecord) -> f64 {
 
 /// Each side's VWAP over the best `depth` levels, weighted by the other side's size.
 fn weighted_mid(book: &OrderBook, depth: usize, mid: f64) -> f64 {
-    let grid = book.grid();
+    // Size-weighted average ticks per side; one conversion to price at the end.
     let side_vwap = |side| {
         let view = book.top_levels(side, depth);
         let mut size = 0.0;
-        let mut notional = 0.0;
+        let mut weighted_ticks = 0.0;
         for rank in 0..view.len() {
             let (ticks, level_size) = view.level(rank);
             size += level_size;
-            notional += grid.price(ticks) * level_size;
+            weighted_ticks += ticks as f64 * level_size;
         }
-        (size, notional)
+        (size, weighted_ticks)
     };
-    let (bid_size, bid_notional) = side_vwap(Side::Buy);
-    let (ask_size, ask_notional) = side_vwap(Side::Sell);
+    let (bid_size, bid_ticks) = side_vwap(Side::Buy);
+    let (ask_size, ask_ticks) = side_vwap(Side::Sell);
     if bid_size > 0.0 && ask_size > 0.0 {
-        let bid_vwap = bid_notional / bid_size;
-        let ask_vwap = ask_notional / ask_size;
+        let bid_vwap = bid_ticks / bid_size;
+        let ask_vwap = ask_ticks / ask_size;
         (bid_vwap * ask_size + ask_vwap * bid_size) / (bid_size + ask_size)
+            * book.grid().tick_size()
     } else {
         mid
     }
