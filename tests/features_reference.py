@@ -9,6 +9,7 @@ as one log ratio of mids. Slow (O(window) per tick) and simple on purpose.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,25 +19,30 @@ Level = tuple[int, float, float]
 
 
 class DictBook:
-    """An L2 book as two dicts ``ticks -> (price, size)``; a size of 0 deletes the level."""
+    """An L2 book as two dicts ``ticks -> (price, size)`` (a size of 0 deletes the level), with
+    each side's ticks also kept in an ascending list so that reading the top is a slice."""
 
     def __init__(self, tick_size: float) -> None:
         self.tick_size = tick_size
-        self.bids: dict[int, tuple[float, float]] = {}
-        self.asks: dict[int, tuple[float, float]] = {}
+        self.levels: dict[bool, dict[int, tuple[float, float]]] = {True: {}, False: {}}
+        self.sorted_ticks: dict[bool, list[int]] = {True: [], False: []}
 
     def set_level(self, is_bid: bool, price: float, size: float) -> None:
         ticks = round(price / self.tick_size)
-        levels = self.bids if is_bid else self.asks
+        levels, keys = self.levels[is_bid], self.sorted_ticks[is_bid]
         if size == 0.0:
-            levels.pop(ticks, None)
+            if levels.pop(ticks, None) is not None:
+                del keys[bisect.bisect_left(keys, ticks)]
         else:
+            if ticks not in levels:
+                bisect.insort(keys, ticks)
             levels[ticks] = (price, size)
 
     def top(self, is_bid: bool, depth: int) -> list[Level]:
-        levels = self.bids if is_bid else self.asks
-        keys = sorted(levels, reverse=is_bid)[:depth]
-        return [(key, levels[key][0], levels[key][1]) for key in keys]
+        """The best ``depth`` levels, best first: the highest bids, the lowest asks."""
+        levels, keys = self.levels[is_bid], self.sorted_ticks[is_bid]
+        best_first = keys[::-1][:depth] if is_bid else keys[:depth]
+        return [(key, *levels[key]) for key in best_first]
 
 
 @dataclass
@@ -133,7 +139,11 @@ def reference_features(
     deep_depth: list[float] = []
     returns: list[float | None] = []  # None: the first tick has no return
     gaps_s: list[float] = []
-    tick_trades: list[list[tuple[float, float, bool]]] = []
+    # The trades, flattened in arrival order, and where each tick's trades start.
+    buy_sizes: list[float] = []
+    sell_sizes: list[float] = []
+    notionals: list[float] = []
+    trades_before_tick: list[int] = []
     previous: TickInput | None = None
     # EWMA state: the mid and time of the last tick at which v was updated (or the first tick).
     variance: float | None = None
@@ -162,7 +172,11 @@ def reference_features(
         deep_depth.append(
             math.fsum([level[2] for level in bids[:ofi_levels]] + [level[2] for level in asks[:ofi_levels]]) / 2
         )
-        tick_trades.append(list(tick.trades))
+        trades_before_tick.append(len(buy_sizes))
+        for price, size, bought in tick.trades:
+            buy_sizes.append(size if bought else 0.0)
+            sell_sizes.append(0.0 if bought else size)
+            notionals.append(price * size)
         if previous is None:
             for record in (e_ofi, e_ofi_abs, e_deep, e_deep_abs, e_voi, e_voi_abs):
                 record.append(0.0)
@@ -215,13 +229,13 @@ def reference_features(
         put("deep_ofi_normalized", ratio_or_zero(deep_ofi, mean_deep))
         put("voi_normalized", ratio_or_zero(voi, mean_touch))
 
-        trades = [trade for k in window for trade in tick_trades[k]]
-        buy = math.fsum(size for _, size, bought in trades if bought)
-        sell = math.fsum(size for _, size, bought in trades if not bought)
+        first_trade = trades_before_tick[start]
+        buy = math.fsum(buy_sizes[first_trade:])
+        sell = math.fsum(sell_sizes[first_trade:])
         put("trade_imbalance", ratio_or_zero(buy - sell, buy + sell))
-        put("trade_count", float(len(trades)))
-        volume = math.fsum(size for _, size, _ in trades)
-        vwap = math.fsum(price * size for price, size, _ in trades) / volume if volume > 0 else mid
+        put("trade_count", float(len(buy_sizes) - first_trade))
+        volume = math.fsum(buy_sizes[first_trade:] + sell_sizes[first_trade:])
+        vwap = math.fsum(notionals[first_trade:]) / volume if volume > 0 else mid
         put("vwap", vwap)
         put("basis_bps", (vwap - mid) / mid * 1e4)
 

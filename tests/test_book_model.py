@@ -297,40 +297,37 @@ def grids(draw: st.DrawFn) -> Grid:
     return Grid(tick=tick, base=base, ask_shift=draw(st.integers(-45, 10)))
 
 
-def _size(thousandths: int, form: str) -> tuple[float, Any]:
+def _size(number: int) -> tuple[float, Any]:
+    """A size in thousandths (like exchange quantities; the top of the range is scaled up to
+    large sizes) and its wire form: text, float or int, picked from the number itself."""
+    thousandths = number if number <= 4_900 else number * 1_000_003
     value = thousandths / 1000
-    if form == "text":
+    form = number % 3
+    if form == 0:
         return value, f"{thousandths // 1000}.{thousandths % 1000:03d}"
-    if form == "int" and thousandths % 1000 == 0:
+    if form == 1 and thousandths % 1000 == 0:
         return value, thousandths // 1000
     return value, value
 
 
-#: A size in thousandths (like exchange quantities) and its wire form: text, float or int.
-POSITIVE_SIZES = st.builds(
-    _size, st.integers(1, 5_000) | st.integers(1, 10**10), st.sampled_from(["text", "float", "int"])
-)
-SIZES = st.builds(_size, st.just(0), st.sampled_from(["text", "float", "int"])) | POSITIVE_SIZES
-PRICE_FORMS = st.sampled_from(["text", "text", "padded", "float"])
-
-
 @functools.lru_cache(maxsize=None)
 def levels(grid: Grid, is_bid: bool, allow_zero: bool = True) -> st.SearchStrategy[Level]:
-    """Levels on ``grid``'s side: 41 neighbouring ticks, so that levels are often re-set."""
+    """Levels on ``grid``'s side: 41 neighbouring ticks, so that levels are often re-set; the
+    wire form of the price (text, zero-padded text or float) varies with the draw."""
     shift = 0 if is_bid else 40 + grid.ask_shift
 
-    def make(offset: int, size: tuple[float, Any], form: str, zeros: int) -> Level:
+    def make(offset: int, number: int) -> Level:
         price = grid.price(max(offset + shift, 1 - grid.base))  # keep the price positive
-        if form == "float":
-            return Level(price, size[0], float(price), size[1])
+        size, wire_size = _size(number)
+        form = (offset * 7 + number) % 4
+        if form == 3:
+            return Level(price, size, float(price), wire_size)
         text = decimal_text(price)
-        if form == "padded":
-            text += ("" if "." in text else ".") + "0" * zeros
-        return Level(price, size[0], text, size[1])
+        if form == 2:
+            text += ("" if "." in text else ".") + "0" * (1 + number % 3)
+        return Level(price, size, text, wire_size)
 
-    return st.builds(
-        make, st.integers(0, 40), SIZES if allow_zero else POSITIVE_SIZES, PRICE_FORMS, st.integers(1, 3)
-    )
+    return st.builds(make, st.integers(0, 40), st.integers(0 if allow_zero else 1, 5_000))
 
 
 @functools.lru_cache(maxsize=None)

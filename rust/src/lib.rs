@@ -8,6 +8,7 @@ pub mod book;
 pub mod error;
 pub mod features;
 pub mod price;
+pub mod quotes;
 pub mod side;
 pub mod state;
 pub mod trades;
