@@ -1,0 +1,506 @@
+//! From a desired quote ladder and our live orders to the smallest set of order actions:
+//! keep what is close enough, amend where the venue allows, cancel and place the rest; client
+//! order ids unique per run and valid on both venues; venue-sized batches, cancels first; and the
+//! rate limiter that paces them.
+
+use crate::error::{CoreError, CoreResult};
+use crate::quotes::{Quote, QuoteLadder};
+use crate::side::Side;
+
+/// The longest client order id both venues accept.
+pub const MAX_CLIENT_ORDER_ID_LEN: usize = 36;
+
+/// Makes client order ids: `<prefix><counter in base 36>`, `[A-Za-z0-9_-]`, at most 36 chars.
+/// The prefix identifies the run, so orders left by an earlier run can be recognised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientOrderIds {
+    prefix: String,
+    next: u64,
+}
+
+impl ClientOrderIds {
+    /// Ids starting with `prefix` (1–22 chars of `[A-Za-z0-9_-]`, leaving room for the counter).
+    pub fn new(prefix: &str) -> CoreResult<Self> {
+        let valid = !prefix.is_empty()
+            && prefix.len() <= 22
+            && prefix
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-');
+        if !valid {
+            return Err(CoreError::InvalidParameter(format!(
+                "client order id prefix {prefix:?} must be 1-22 chars of A-Z, a-z, 0-9, '_', '-'"
+            )));
+        }
+        Ok(Self {
+            prefix: prefix.to_owned(),
+            next: 0,
+        })
+    }
+
+    /// The prefix.
+    #[must_use]
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Whether `client_order_id` was made with this prefix.
+    #[must_use]
+    pub fn is_ours(&self, client_order_id: &str) -> bool {
+        client_order_id.starts_with(&self.prefix)
+    }
+
+    /// The next id.
+    pub fn next_id(&mut self) -> String {
+        const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+        let mut value = self.next;
+        self.next = self.next.wrapping_add(1);
+        let mut digits = [0_u8; 13];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = DIGITS[(value % 36) as usize];
+            value /= 36;
+            if value == 0 {
+                break;
+            }
+        }
+        let mut id = String::with_capacity(self.prefix.len() + digits.len() - start);
+        id.push_str(&self.prefix);
+        id.extend(digits[start..].iter().map(|byte| char::from(*byte)));
+        id
+    }
+}
+
+/// One of our orders resting at the venue, as the diff sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveOrder {
+    /// Its client order id.
+    pub client_order_id: String,
+    /// Buy or sell.
+    pub side: Side,
+    /// Limit price.
+    pub price: f64,
+    /// Size still open.
+    pub size: f64,
+}
+
+/// One thing to send to the venue.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrderAction {
+    /// Cancel this order.
+    Cancel {
+        /// Its client order id.
+        client_order_id: String,
+        /// Its side.
+        side: Side,
+        /// Its price.
+        price: f64,
+    },
+    /// Change this order's price and size in place (venues that support it).
+    Amend {
+        /// Its client order id.
+        client_order_id: String,
+        /// Its side.
+        side: Side,
+        /// The new price.
+        price: f64,
+        /// The new size.
+        size: f64,
+    },
+    /// Place a new post-only limit order.
+    Place {
+        /// A fresh client order id.
+        client_order_id: String,
+        /// Buy or sell.
+        side: Side,
+        /// Limit price.
+        price: f64,
+        /// Size.
+        size: f64,
+    },
+}
+
+impl OrderAction {
+    /// Whether this is a cancel (cancels go first and are never held back by risk).
+    #[must_use]
+    pub fn is_cancel(&self) -> bool {
+        matches!(self, Self::Cancel { .. })
+    }
+
+    /// The order's side.
+    #[must_use]
+    pub fn side(&self) -> Side {
+        match self {
+            Self::Cancel { side, .. } | Self::Amend { side, .. } | Self::Place { side, .. } => {
+                *side
+            }
+        }
+    }
+}
+
+/// How the diff decides what is close enough.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DiffRules {
+    /// A live order within this many bps of a desired price is kept.
+    pub requote_tolerance_bps: f64,
+    /// ... if its size is also within this fraction of the desired size.
+    pub size_tolerance: f64,
+    /// Whether the venue can amend price and size in place.
+    pub supports_amend: bool,
+}
+
+impl Default for DiffRules {
+    fn default() -> Self {
+        Self {
+            requote_tolerance_bps: 1.0,
+            size_tolerance: 0.25,
+            supports_amend: false,
+        }
+    }
+}
+
+impl DiffRules {
+    /// Checks the ranges.
+    pub fn validate(&self) -> CoreResult<()> {
+        if !(self.requote_tolerance_bps.is_finite() && self.requote_tolerance_bps >= 0.0) {
+            return Err(CoreError::InvalidParameter(format!(
+                "requote_tolerance_bps must be finite and >= 0, got {}",
+                self.requote_tolerance_bps
+            )));
+        }
+        if !(self.size_tolerance.is_finite() && self.size_tolerance >= 0.0) {
+            return Err(CoreError::InvalidParameter(format!(
+                "size_tolerance must be finite and >= 0, got {}",
+                self.size_tolerance
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn close_enough(live: &LiveOrder, want: &Quote, rules: &DiffRules) -> bool {
+    let price_bps = (live.price - want.price).abs() / want.price * 1e4;
+    let size_fraction = (live.size - want.size).abs() / want.size;
+    price_bps <= rules.requote_tolerance_bps + 1e-9 && size_fraction <= rules.size_tolerance + 1e-12
+}
+
+/// Same price to well within a tick (prices on one grid differ by at least a tick).
+fn same_price(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+}
+
+/// The actions that turn `live` into `desired`: keep, then amend (if supported), cancel, place.
+/// After them no two of our orders rest at one price and side.
+pub fn diff(
+    desired: &QuoteLadder,
+    live: &[LiveOrder],
+    rules: &DiffRules,
+    ids: &mut ClientOrderIds,
+) -> Vec<OrderAction> {
+    let mut cancels = Vec::new();
+    let mut amends = Vec::new();
+    let mut places = Vec::new();
+    for (side, wanted) in [(Side::Buy, &desired.bids), (Side::Sell, &desired.asks)] {
+        let mut orders: Vec<&LiveOrder> = live.iter().filter(|order| order.side == side).collect();
+        // A second order at a price we already hold is always cancelled.
+        let mut seen_prices: Vec<f64> = Vec::new();
+        orders.retain(|order| {
+            if seen_prices
+                .iter()
+                .any(|price| same_price(*price, order.price))
+            {
+                cancels.push(OrderAction::Cancel {
+                    client_order_id: order.client_order_id.clone(),
+                    side,
+                    price: order.price,
+                });
+                false
+            } else {
+                seen_prices.push(order.price);
+                true
+            }
+        });
+        let mut kept = vec![false; orders.len()];
+        let mut satisfied = vec![false; wanted.len()];
+        // Exact prices first, then the nearest within tolerance.
+        for exact in [true, false] {
+            for (w, want) in wanted.iter().enumerate() {
+                if satisfied[w] {
+                    continue;
+                }
+                let best = orders
+                    .iter()
+                    .enumerate()
+                    .filter(|(o, order)| {
+                        !kept[*o]
+                            && close_enough(order, want, rules)
+                            && (!exact || same_price(order.price, want.price))
+                    })
+                    .min_by(|(_, a), (_, b)| {
+                        (a.price - want.price)
+                            .abs()
+                            .total_cmp(&(b.price - want.price).abs())
+                    });
+                if let Some((o, _)) = best {
+                    kept[o] = true;
+                    satisfied[w] = true;
+                }
+            }
+        }
+        let mut resting: Vec<f64> = orders
+            .iter()
+            .zip(&kept)
+            .filter(|(_, k)| **k)
+            .map(|(order, _)| order.price)
+            .collect();
+        let mut spare: Vec<&LiveOrder> = orders
+            .iter()
+            .zip(&kept)
+            .filter(|(_, k)| !**k)
+            .map(|(order, _)| *order)
+            .collect();
+        for (w, want) in wanted.iter().enumerate() {
+            if satisfied[w] || resting.iter().any(|price| same_price(*price, want.price)) {
+                continue;
+            }
+            // Amend a spare order (one that is not already at this price) rather than cancel + place.
+            if rules.supports_amend {
+                if let Some(position) = spare
+                    .iter()
+                    .position(|order| !same_price(order.price, want.price))
+                {
+                    let order = spare.remove(position);
+                    amends.push(OrderAction::Amend {
+                        client_order_id: order.client_order_id.clone(),
+                        side,
+                        price: want.price,
+                        size: want.size,
+                    });
+                    resting.push(want.price);
+                    continue;
+                }
+            }
+            places.push(OrderAction::Place {
+                client_order_id: ids.next_id(),
+                side,
+                price: want.price,
+                size: want.size,
+            });
+            resting.push(want.price);
+        }
+        for order in spare {
+            cancels.push(OrderAction::Cancel {
+                client_order_id: order.client_order_id.clone(),
+                side,
+                price: order.price,
+            });
+        }
+    }
+    cancels.extend(amends);
+    cancels.extend(places);
+    cancels
+}
+
+/// Splits actions into venue-sized batches of one kind each (Binance 5, Bybit 10), cancels
+/// first, then amends, then places.
+#[must_use]
+pub fn batches(actions: &[OrderAction], batch_size: usize) -> Vec<Vec<OrderAction>> {
+    let batch_size = batch_size.max(1);
+    let mut out = Vec::new();
+    for kind in 0..3 {
+        let group: Vec<OrderAction> = actions
+            .iter()
+            .filter(|action| {
+                matches!(
+                    (kind, action),
+                    (0, OrderAction::Cancel { .. })
+                        | (1, OrderAction::Amend { .. })
+                        | (2, OrderAction::Place { .. })
+                )
+            })
+            .cloned()
+            .collect();
+        out.extend(group.chunks(batch_size).map(<[OrderAction]>::to_vec));
+    }
+    out
+}
+
+/// A token bucket: `capacity` tokens, refilled at `refill_per_s`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenBucket {
+    capacity: f64,
+    tokens: f64,
+    refill_per_s: f64,
+    last_ns: Option<i64>,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(capacity: f64, refill_per_s: f64) -> CoreResult<Self> {
+        if !(capacity.is_finite()
+            && capacity > 0.0
+            && refill_per_s.is_finite()
+            && refill_per_s > 0.0)
+        {
+            return Err(CoreError::InvalidParameter(format!(
+                "a rate limit needs a positive capacity and refill rate, got {capacity} and {refill_per_s}/s"
+            )));
+        }
+        Ok(Self {
+            capacity,
+            tokens: capacity,
+            refill_per_s,
+            last_ns: None,
+        })
+    }
+
+    fn refill(&mut self, now_ns: i64) {
+        if let Some(last) = self.last_ns {
+            let elapsed = (now_ns - last).max(0) as f64 / 1e9;
+            self.tokens = (self.tokens + elapsed * self.refill_per_s).min(self.capacity);
+        }
+        self.last_ns = Some(self.last_ns.map_or(now_ns, |last| last.max(now_ns)));
+    }
+
+    /// Tokens available now.
+    pub fn available(&mut self, now_ns: i64) -> f64 {
+        self.refill(now_ns);
+        self.tokens
+    }
+
+    /// Takes `cost` tokens if at least `cost + keep` are there.
+    pub fn try_take(&mut self, now_ns: i64, cost: f64, keep: f64) -> bool {
+        self.refill(now_ns);
+        if self.tokens + 1e-9 >= cost + keep {
+            self.tokens -= cost;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Sets the tokens from what the venue says was used (e.g. `X-MBX-USED-WEIGHT-1M`).
+    pub fn observe_used(&mut self, now_ns: i64, used: f64) {
+        self.refill(now_ns);
+        self.tokens = self.tokens.min((self.capacity - used).max(0.0));
+    }
+
+    /// The capacity.
+    #[must_use]
+    pub fn capacity(&self) -> f64 {
+        self.capacity
+    }
+}
+
+/// Paces order traffic: batch calls per second (the seed's `rate_limit`), the venue's request
+/// weight and order count. New orders may not use the last `cancel_reserve` share of any
+/// bucket, so cancels always get through first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimiter {
+    calls: TokenBucket,
+    weight: TokenBucket,
+    orders: TokenBucket,
+    cancel_reserve: f64,
+    /// Until when the venue told us to stop (429/418), nanoseconds.
+    blocked_until_ns: i64,
+}
+
+/// What the rate limiter is asked to pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Traffic {
+    /// A batch of cancels.
+    Cancels,
+    /// A batch of new or amended orders.
+    Orders,
+}
+
+impl RateLimiter {
+    /// `calls_per_s` batch calls per second; `weight_per_min` request weight per minute;
+    /// `orders_per_10s` orders per 10 seconds (Binance: 2400/min weight, 300 orders/10 s).
+    pub fn new(
+        calls_per_s: f64,
+        weight_per_min: f64,
+        orders_per_10s: f64,
+        cancel_reserve: f64,
+    ) -> CoreResult<Self> {
+        if !(0.0..1.0).contains(&cancel_reserve) {
+            return Err(CoreError::InvalidParameter(format!(
+                "cancel_reserve must be in [0, 1), got {cancel_reserve}"
+            )));
+        }
+        Ok(Self {
+            calls: TokenBucket::new(calls_per_s.max(1e-9), calls_per_s)?,
+            weight: TokenBucket::new(weight_per_min, weight_per_min / 60.0)?,
+            orders: TokenBucket::new(orders_per_10s, orders_per_10s / 10.0)?,
+            cancel_reserve,
+            blocked_until_ns: i64::MIN,
+        })
+    }
+
+    /// Asks to send one batch call of `orders` orders costing `weight`; takes the tokens and
+    /// returns true if it may go now.
+    pub fn try_send(&mut self, now_ns: i64, traffic: Traffic, orders: u32, weight: f64) -> bool {
+        if now_ns < self.blocked_until_ns {
+            return false;
+        }
+        let reserve = |bucket: &TokenBucket| match traffic {
+            Traffic::Cancels => 0.0,
+            Traffic::Orders => bucket.capacity() * self.cancel_reserve,
+        };
+        let (calls_keep, weight_keep, orders_keep) = (
+            reserve(&self.calls),
+            reserve(&self.weight),
+            reserve(&self.orders),
+        );
+        let order_cost = if traffic == Traffic::Orders {
+            f64::from(orders)
+        } else {
+            0.0
+        };
+        let fits = self.calls.available(now_ns) + 1e-9
+            >= 1.0 + calls_keep.min(self.calls.capacity() - 1.0).max(0.0)
+            && self.weight.available(now_ns) + 1e-9 >= weight + weight_keep
+            && self.orders.available(now_ns) + 1e-9 >= order_cost + orders_keep;
+        if !fits {
+            return false;
+        }
+        self.calls.try_take(now_ns, 1.0, 0.0);
+        self.weight.try_take(now_ns, weight, 0.0);
+        if order_cost > 0.0 {
+            self.orders.try_take(now_ns, order_cost, 0.0);
+        }
+        true
+    }
+
+    /// What the venue's headers said was used.
+    pub fn observe_usage(
+        &mut self,
+        now_ns: i64,
+        used_weight_1m: Option<f64>,
+        order_count_10s: Option<f64>,
+    ) {
+        if let Some(used) = used_weight_1m {
+            self.weight.observe_used(now_ns, used);
+        }
+        if let Some(used) = order_count_10s {
+            self.orders.observe_used(now_ns, used);
+        }
+    }
+
+    /// The venue said stop (HTTP 429 or 418): send nothing until `now + pause`.
+    pub fn block_for(&mut self, now_ns: i64, pause_ns: i64) {
+        self.blocked_until_ns = self.blocked_until_ns.max(now_ns + pause_ns);
+    }
+
+    /// Headroom of each bucket as a share of its capacity: (calls, weight, orders).
+    pub fn headroom(&mut self, now_ns: i64) -> (f64, f64, f64) {
+        (
+            self.calls.available(now_ns) / self.calls.capacity(),
+            self.weight.available(now_ns) / self.weight.capacity(),
+            self.orders.available(now_ns) / self.orders.capacity(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,264 @@
+//! Order diffing, ids, batches and rate limits.
+
+use std::collections::HashMap;
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn ladder(bids: &[(f64, f64)], asks: &[(f64, f64)]) -> QuoteLadder {
+    let quotes = |levels: &[(f64, f64)]| {
+        levels
+            .iter()
+            .map(|&(price, size)| Quote { price, size })
+            .collect()
+    };
+    QuoteLadder {
+        bids: quotes(bids),
+        asks: quotes(asks),
+        ..QuoteLadder::default()
+    }
+}
+
+fn live(id: &str, side: Side, price: f64, size: f64) -> LiveOrder {
+    LiveOrder {
+        client_order_id: id.to_owned(),
+        side,
+        price,
+        size,
+    }
+}
+
+/// Applies actions to the live set, as the venue would.
+fn apply(live: &[LiveOrder], actions: &[OrderAction]) -> Vec<LiveOrder> {
+    let mut book: HashMap<String, LiveOrder> = live
+        .iter()
+        .map(|o| (o.client_order_id.clone(), o.clone()))
+        .collect();
+    for action in actions {
+        match action {
+            OrderAction::Cancel {
+                client_order_id, ..
+            } => {
+                assert!(
+                    book.remove(client_order_id).is_some(),
+                    "cancel of an order that is not live"
+                );
+            }
+            OrderAction::Amend {
+                client_order_id,
+                price,
+                size,
+                ..
+            } => {
+                let order = book
+                    .get_mut(client_order_id)
+                    .expect("amend of a live order");
+                order.price = *price;
+                order.size = *size;
+            }
+            OrderAction::Place {
+                client_order_id,
+                side,
+                price,
+                size,
+            } => {
+                assert!(
+                    book.insert(
+                        client_order_id.clone(),
+                        live_order(client_order_id, *side, *price, *size)
+                    )
+                    .is_none(),
+                    "id reused"
+                );
+            }
+        }
+    }
+    book.into_values().collect()
+}
+
+fn live_order(id: &str, side: Side, price: f64, size: f64) -> LiveOrder {
+    live(id, side, price, size)
+}
+
+#[test]
+fn ids_are_unique_valid_and_recognisable() {
+    let mut ids = ClientOrderIds::new("mm-20261125-a1").unwrap();
+    let made: Vec<String> = (0..100_000).map(|_| ids.next_id()).collect();
+    let unique: std::collections::HashSet<&String> = made.iter().collect();
+    assert_eq!(unique.len(), made.len());
+    assert!(made.iter().all(|id| id.len() <= MAX_CLIENT_ORDER_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')));
+    assert!(ids.is_ours(&made[5]));
+    assert!(!ids.is_ours("web_abc"));
+    for bad in ["", "has space", "x".repeat(23).as_str(), "dot.ted"] {
+        assert!(ClientOrderIds::new(bad).is_err(), "{bad}");
+    }
+    let mut last = ClientOrderIds::new(&"p".repeat(22)).unwrap();
+    last.next = u64::MAX;
+    assert!(last.next_id().len() <= MAX_CLIENT_ORDER_ID_LEN);
+}
+
+#[test]
+fn keeps_what_is_close_and_replaces_the_rest() {
+    let mut ids = ClientOrderIds::new("t-").unwrap();
+    let rules = DiffRules {
+        requote_tolerance_bps: 2.0,
+        size_tolerance: 0.1,
+        supports_amend: false,
+    };
+    let want = ladder(&[(100.0, 1.0), (99.9, 1.0)], &[(100.2, 1.0)]);
+    let orders = [
+        live("a", Side::Buy, 100.01, 1.05), // 1 bp and 5 %: kept for 100.0
+        live("b", Side::Buy, 99.0, 1.0),    // too far: cancelled
+        live("c", Side::Sell, 100.2, 2.0),  // size off by 100 %: cancelled, replaced
+    ];
+    let actions = diff(&want, &orders, &rules, &mut ids);
+    let cancels: Vec<&OrderAction> = actions.iter().filter(|a| a.is_cancel()).collect();
+    assert_eq!(cancels.len(), 2);
+    assert!(
+        actions.iter().position(|a| !a.is_cancel()).unwrap() >= cancels.len(),
+        "cancels first"
+    );
+    let places: Vec<(Side, f64)> = actions
+        .iter()
+        .filter_map(|a| match a {
+            OrderAction::Place { side, price, .. } => Some((*side, *price)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(places, vec![(Side::Buy, 99.9), (Side::Sell, 100.2)]);
+    // Nothing to do when the live orders are the ladder.
+    let same = [
+        live("x", Side::Buy, 100.0, 1.0),
+        live("y", Side::Buy, 99.9, 1.0),
+        live("z", Side::Sell, 100.2, 1.0),
+    ];
+    assert!(diff(&want, &same, &rules, &mut ids).is_empty());
+}
+
+#[test]
+fn amends_where_supported_and_never_doubles_a_price() {
+    let mut ids = ClientOrderIds::new("t-").unwrap();
+    let rules = DiffRules {
+        requote_tolerance_bps: 0.0,
+        size_tolerance: 0.0,
+        supports_amend: true,
+    };
+    let want = ladder(&[(100.0, 1.0)], &[]);
+    let actions = diff(&want, &[live("a", Side::Buy, 99.0, 1.0)], &rules, &mut ids);
+    assert!(
+        matches!(&actions[..], [OrderAction::Amend { client_order_id, price, .. }] if client_order_id == "a" && *price == 100.0)
+    );
+    // Two live orders at one price: one is cancelled even if it is wanted.
+    let actions = diff(
+        &want,
+        &[
+            live("a", Side::Buy, 100.0, 1.0),
+            live("b", Side::Buy, 100.0, 1.0),
+        ],
+        &rules,
+        &mut ids,
+    );
+    assert_eq!(actions.len(), 1);
+    assert!(actions[0].is_cancel());
+}
+
+#[test]
+fn batches_are_venue_sized_and_cancels_first() {
+    let mut ids = ClientOrderIds::new("t-").unwrap();
+    let mut actions: Vec<OrderAction> = (0..12)
+        .map(|i| OrderAction::Place {
+            client_order_id: ids.next_id(),
+            side: Side::Buy,
+            price: f64::from(i) + 1.0,
+            size: 1.0,
+        })
+        .collect();
+    actions.extend((0..7).map(|i| OrderAction::Cancel {
+        client_order_id: format!("c{i}"),
+        side: Side::Sell,
+        price: 1.0,
+    }));
+    let split = batches(&actions, 5);
+    let sizes: Vec<usize> = split.iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![5, 2, 5, 5, 2]);
+    assert!(split[0].iter().chain(&split[1]).all(OrderAction::is_cancel));
+    assert_eq!(batches(&actions, 10).len(), 1 + 2);
+}
+
+#[test]
+fn rate_limiter_paces_and_keeps_room_for_cancels() {
+    let second = 1_000_000_000;
+    let mut limiter = RateLimiter::new(2.0, 2400.0, 300.0, 0.5).unwrap();
+    assert!(limiter.try_send(0, Traffic::Orders, 5, 5.0));
+    // The second call of this second would dip into the cancel reserve (half of 2 calls).
+    assert!(!limiter.try_send(0, Traffic::Orders, 5, 5.0));
+    assert!(limiter.try_send(0, Traffic::Cancels, 5, 1.0));
+    assert!(
+        !limiter.try_send(0, Traffic::Cancels, 5, 1.0),
+        "the bucket is empty"
+    );
+    assert!(
+        limiter.try_send(second, Traffic::Orders, 5, 5.0),
+        "refilled after a second"
+    );
+    // The venue says 2390 of 2400 weight is used: orders wait, cancels may still use what is left.
+    limiter.observe_usage(2 * second, Some(2390.0), None);
+    assert!(!limiter.try_send(2 * second, Traffic::Orders, 1, 5.0));
+    assert!(limiter.try_send(2 * second, Traffic::Cancels, 1, 5.0));
+    limiter.block_for(3 * second, 10 * second);
+    assert!(
+        !limiter.try_send(5 * second, Traffic::Cancels, 1, 1.0),
+        "blocked after a 429"
+    );
+    assert!(limiter.try_send(14 * second, Traffic::Cancels, 1, 1.0));
+    assert!(RateLimiter::new(0.0, 1.0, 1.0, 0.1).is_err());
+}
+
+prop_compose! {
+    fn side_levels(best: f64, direction: f64)(steps in prop::collection::btree_set(0_i64..30, 0..8), size in 1_u32..5) -> Vec<(f64, f64)> {
+        steps.into_iter().map(|step| (((best + direction * step as f64 * 0.1) * 10.0).round() / 10.0, f64::from(size))).collect()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// Whatever the live orders, after the diff's actions: exactly the desired prices rest (or
+    /// orders within tolerance of them), and never two at one price and side.
+    #[test]
+    fn the_result_is_the_ladder_without_duplicates(
+        bids in side_levels(100.0, -1.0),
+        asks in side_levels(100.5, 1.0),
+        live_steps in prop::collection::vec((any::<bool>(), 0_i64..40, 1_u32..5), 0..12),
+        tolerance in 0.0_f64..20.0,
+        amend in any::<bool>(),
+    ) {
+        let want = ladder(&bids, &asks);
+        let orders: Vec<LiveOrder> = live_steps.iter().enumerate().map(|(i, (is_bid, step, size))| {
+            let price = if *is_bid { 100.0 - *step as f64 * 0.1 } else { 100.5 + *step as f64 * 0.1 };
+            live(&format!("l{i}"), if *is_bid { Side::Buy } else { Side::Sell }, (price * 10.0).round() / 10.0, f64::from(*size))
+        }).collect();
+        let rules = DiffRules { requote_tolerance_bps: tolerance, size_tolerance: 0.5, supports_amend: amend };
+        let mut ids = ClientOrderIds::new("p-").unwrap();
+        let actions = diff(&want, &orders, &rules, &mut ids);
+        let after = apply(&orders, &actions);
+        for side in [Side::Buy, Side::Sell] {
+            let mut prices: Vec<i64> = after.iter().filter(|o| o.side == side).map(|o| (o.price * 10.0).round() as i64).collect();
+            let count = prices.len();
+            prices.sort_unstable();
+            prices.dedup();
+            prop_assert_eq!(prices.len(), count, "two orders at one price");
+            let wanted = if side == Side::Buy { &want.bids } else { &want.asks };
+            prop_assert_eq!(count, wanted.len(), "one resting order per desired level");
+            for quote in wanted {
+                prop_assert!(after.iter().any(|o| o.side == side && close_enough(o, quote, &rules)));
+            }
+        }
+        // Running the diff again changes nothing.
+        prop_assert!(diff(&want, &after, &rules, &mut ids).is_empty());
+    }
+}
