@@ -142,9 +142,9 @@ class ModelBook:
     def size_within_bps_choices(self, is_bid: bool, bps: float) -> set[float]:
         """The acceptable results of ``size_within_bps``.
 
-        Levels inside the band (boundary included) must be counted, levels clearly outside
-        must not; a level within the grid tolerance outside the boundary may go either way.
-        The levels counted are always a best-first prefix, summed best-first.
+        Levels inside the band around the mid (boundary included) must be counted, levels
+        clearly outside must not; a level within the grid tolerance outside the boundary may
+        go either way. The levels counted are always a best-first prefix, summed best-first.
         """
         bid, ask = self.best(True), self.best(False)
         if bid is None or ask is None:
@@ -152,23 +152,21 @@ class ModelBook:
         mid = (bid + ask) / 2
         band = Fraction(bps) / 10_000
         threshold = mid * (1 - band) if is_bid else mid * (1 + band)
-        inside = 0
-        ambiguous = 0
-        for price, _ in self.levels(is_bid):
+        slack = GRID_TOLERANCE_TICKS * self.tick
+        inside = ambiguous = 0
+        choices = set()
+        total = 0.0
+        for price, size in self.levels(is_bid):
             distance = (price - threshold) if is_bid else (threshold - price)
             if distance >= 0:
                 inside += 1
-            elif -distance <= GRID_TOLERANCE_TICKS * self.tick:
+            elif -distance <= slack:
+                choices.add(total)  # the book may stop before this level ...
                 ambiguous += 1
             else:
                 break
-        sizes = [size for _, size in self.levels(is_bid)]
-        choices = set()
-        for count in range(inside, inside + ambiguous + 1):
-            total = 0.0
-            for size in sizes[:count]:
-                total += size
-            choices.add(total)
+            total += size
+        choices.add(total)  # ... or after it
         return choices
 
     def watch(self, depths: list[int]) -> tuple[float, ...]:

@@ -10,6 +10,7 @@ pub mod features;
 pub mod orders;
 pub mod price;
 pub mod quotes;
+pub mod risk;
 pub mod side;
 pub mod state;
 pub mod trades;
