@@ -379,6 +379,7 @@ mod tests {
         let gate = RiskGate::new(limits).unwrap();
         let state = RiskState {
             position: 1.0,
+            open_orders: 1,
             ..healthy(0)
         };
         let (allowed, refused) = gate.filter(
