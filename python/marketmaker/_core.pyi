@@ -29,8 +29,14 @@ __all__ = [
     "MarketMakerError",
     "OffTickError",
     "Order",
+    "OrderAction",
     "OrderBook",
+    "OrderPlanner",
     "OrderStatus",
+    "QuoteGenerator",
+    "Quotes",
+    "RateLimiter",
+    "RiskGate",
     "SequenceGapError",
     "SharedState",
     "Side",
@@ -526,6 +532,157 @@ class FeatureEngine:
         trade_is_buy: npt.NDArray[np.bool_] | None = None,
         tape: TradeTape | None = None,
     ) -> dict[str, npt.NDArray[Any]]: ...
+
+@final
+class Quotes:
+    """A quote ladder: bids (highest first) and asks (lowest first) as (price, size)."""
+
+    @property
+    def bids(self) -> tuple[tuple[float, float], ...]: ...
+    @property
+    def asks(self) -> tuple[tuple[float, float], ...]: ...
+    @property
+    def reservation_price(self) -> float: ...
+    @property
+    def half_spread(self) -> float: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class QuoteGenerator:
+    """The quote generator of one symbol."""
+
+    def __new__(
+        cls,
+        model: str = "ladder",
+        *,
+        tick_size: float | str,
+        lot_size: float | str,
+        min_size: float = 0.0,
+        min_notional: float = 0.0,
+        price_band: float = 0.0,
+        **params: float | int | bool | str,
+    ) -> QuoteGenerator: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def params(self) -> dict[str, float | int | bool | str]: ...
+    def set_params(self, model: str | None = None, **params: float | int | bool | str) -> None: ...
+    def quote(
+        self,
+        mid: float | None = None,
+        *,
+        best_bid: float | None = None,
+        best_ask: float | None = None,
+        microprice: float | None = None,
+        inventory: float = 0.0,
+        volatility: float = 0.0,
+        skew: float = 0.0,
+        balance: float = 0.0,
+        time_left: float = 0.0,
+        reference_price: float | None = None,
+    ) -> Quotes: ...
+    def quote_from(
+        self,
+        book: OrderBook,
+        features: Features | FeatureEngine | None = None,
+        account: Account | None = None,
+        *,
+        time_left: float = 0.0,
+        reference_price: float | None = None,
+    ) -> Quotes: ...
+
+@final
+class OrderAction:
+    """One thing to send to the venue."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def client_order_id(self) -> str: ...
+    @property
+    def side(self) -> Side: ...
+    @property
+    def price(self) -> float: ...
+    @property
+    def size(self) -> float | None: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class OrderPlanner:
+    """From a desired ladder and our live orders to the smallest set of actions."""
+
+    def __new__(
+        cls,
+        prefix: str,
+        *,
+        requote_tolerance_bps: float = 1.0,
+        size_tolerance: float = 0.25,
+        supports_amend: bool = False,
+        batch_size: int = 5,
+    ) -> OrderPlanner: ...
+    @property
+    def prefix(self) -> str: ...
+    def is_ours(self, client_order_id: str) -> bool: ...
+    def next_client_order_id(self) -> str: ...
+    def set_tolerances(self, *, requote_tolerance_bps: float | None = None, size_tolerance: float | None = None) -> None: ...
+    def plan(self, quotes: Quotes, live: Account | Iterable[Order | tuple[str, _SideLike, float, float]]) -> list[OrderAction]: ...
+    def batches(self, actions: Sequence[OrderAction]) -> list[list[OrderAction]]: ...
+
+@final
+class RateLimiter:
+    """Token buckets for batch calls, request weight and orders; cancels first."""
+
+    def __new__(
+        cls,
+        calls_per_s: float,
+        *,
+        weight_per_min: float = 2400.0,
+        orders_per_10s: float = 300.0,
+        cancel_reserve: float = 0.2,
+    ) -> RateLimiter: ...
+    def try_send(self, now_ns: int, kind: str, *, orders: int = 1, weight: float = 1.0) -> bool: ...
+    def observe_usage(self, now_ns: int, *, used_weight_1m: float | None = None, order_count_10s: float | None = None) -> None: ...
+    def block_for(self, now_ns: int, pause_ns: int) -> None: ...
+    def headroom(self, now_ns: int) -> tuple[float, float, float]: ...
+
+@final
+class RiskGate:
+    """Limits and latched halts that every action passes before it is sent."""
+
+    def __new__(
+        cls,
+        *,
+        max_position: float = 0.0,
+        max_position_notional: float = 0.0,
+        max_order_size: float = 0.0,
+        max_open_orders: int = 0,
+        max_drawdown: float = 0.0,
+        stale_book_ms: float = 5000.0,
+        max_volatility: float = 0.0,
+        allow_reduce_only_when_halted: bool = False,
+    ) -> RiskGate: ...
+    @property
+    def halted(self) -> str | None: ...
+    @property
+    def halt_detail(self) -> str | None: ...
+    def check(
+        self,
+        *,
+        now_ns: int,
+        book_updated_ns: int | None = None,
+        book_crossed: bool = False,
+        book_needs_resync: bool = False,
+        volatility: float = 0.0,
+        equity: float = 0.0,
+        position: float = 0.0,
+        mid: float = 0.0,
+        open_orders: int = 0,
+    ) -> str | None: ...
+    def filter(
+        self, actions: Sequence[OrderAction], *, position: float = 0.0, open_orders: int = 0, mid: float = 0.0
+    ) -> tuple[list[OrderAction], list[tuple[OrderAction, str]]]: ...
+    def halt(self, detail: str, reason: str = "manual") -> bool: ...
+    def reset(self) -> None: ...
 
 class MarketMakerError(Exception): ...
 class InvalidInputError(MarketMakerError): ...

@@ -114,6 +114,18 @@ impl From<&Order> for PyOrder {
     }
 }
 
+impl PyOrder {
+    /// The order as the diff sees it.
+    pub(crate) fn live(&self) -> crate::orders::LiveOrder {
+        crate::orders::LiveOrder {
+            client_order_id: self.client_order_id.clone(),
+            side: self.side.into(),
+            price: self.price,
+            size: (self.size - self.filled).max(0.0),
+        }
+    }
+}
+
 #[pymethods]
 impl PyOrder {
     /// Size still to fill.

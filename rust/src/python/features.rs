@@ -16,7 +16,7 @@ use crate::trades::TradeTape;
 #[pyclass(name = "Features", module = "marketmaker._core", frozen)]
 #[derive(Clone)]
 pub struct PyFeatures {
-    features: Features,
+    pub(crate) features: Features,
     depths: Vec<usize>,
 }
 
@@ -237,7 +237,7 @@ fn columns<'py>(
 /// (0.5, 100.15)
 #[pyclass(name = "FeatureEngine", module = "marketmaker._core")]
 pub struct PyFeatureEngine {
-    engine: FeatureEngine,
+    pub(crate) engine: FeatureEngine,
 }
 
 impl PyFeatureEngine {

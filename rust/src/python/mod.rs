@@ -16,6 +16,8 @@ mod account;
 mod book;
 mod error;
 mod features;
+mod orders;
+mod quotes;
 mod side;
 mod state;
 mod trades;
@@ -43,6 +45,10 @@ mod _core {
     use super::book::{PyBookStatus, PyOrderBook, PySnapshotApplied, PyUpdateOutcome};
     #[pymodule_export]
     use super::features::{PyFeatureEngine, PyFeatures};
+    #[pymodule_export]
+    use super::orders::{PyOrderAction, PyOrderPlanner, PyRateLimiter, PyRiskGate};
+    #[pymodule_export]
+    use super::quotes::{PyQuoteGenerator, PyQuotes};
     #[pymodule_export]
     use super::side::PySide;
     #[pymodule_export]
