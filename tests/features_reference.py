@@ -122,7 +122,10 @@ def reference_features(
 ) -> dict[str, list[float]]:
     """The features after every tick, by name (imbalances as ``imbalance_<depth>``), plus
     ``ofi_abs``/``deep_ofi_abs``/``voi_abs`` (Σ|terms| of the window's order-flow sums),
-    ``var_abs`` (the volatility² computed with Σr² instead of Σ(r − r̄)²) and ``touch_depth_mean``."""
+    ``var_scale`` (the volatility² computed with Σr² instead of Σ(r − r̄)², the r running over
+    the last 2 × ``tick_window`` ticks: the returns whose rounding a rolling sum re-summed once
+    per window length can still carry), ``touch_depth_mean`` and
+    ``deep_depth_mean`` (the normalisations' denominators)."""
     out: dict[str, list[float]] = {}
 
     def put(name: str, value: float) -> None:
@@ -225,6 +228,7 @@ def reference_features(
         mean_touch = math.fsum(touch_depth[start:]) / n_ticks
         mean_deep = math.fsum(deep_depth[start:]) / n_ticks
         put("touch_depth_mean", mean_touch)
+        put("deep_depth_mean", mean_deep)
         put("ofi_normalized", ratio_or_zero(ofi, mean_touch))
         put("deep_ofi_normalized", ratio_or_zero(deep_ofi, mean_deep))
         put("voi_normalized", ratio_or_zero(voi, mean_touch))
@@ -239,18 +243,19 @@ def reference_features(
         put("vwap", vwap)
         put("basis_bps", (vwap - mid) / mid * 1e4)
 
-        window_returns = [returns[k] for k in window if returns[k] is not None]
+        window_returns = [r for k in window if (r := returns[k]) is not None]
         window_gaps = [gaps_s[k] for k in window if returns[k] is not None]
         n = len(window_returns)
         elapsed = math.fsum(window_gaps)
         if n < 2 or elapsed <= 0:
             put("volatility", 0.0)
-            put("var_abs", 0.0)
+            put("var_scale", 0.0)
         else:
             mean = math.fsum(window_returns) / n
             squares = math.fsum((r - mean) ** 2 for r in window_returns)
             put("volatility", math.sqrt(squares / (n - 1) * n / elapsed))
-            put("var_abs", math.fsum(r * r for r in window_returns) / (n - 1) * n / elapsed)
+            recent = [r for r in returns[max(0, len(returns) - 2 * tick_window) :] if r is not None]
+            put("var_scale", math.fsum(r * r for r in recent) / (n - 1) * n / elapsed)
         put("volatility_ewma", math.sqrt(variance) if variance is not None else 0.0)
     return out
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -32,8 +33,10 @@ from marketmaker.errors import (
     SequenceGapError,
 )
 
+#: Examples per property test; raise it (``MARKETMAKER_HYPOTHESIS_EXAMPLES=5000``) for a long
+#: hunt, the default keeps the suite quick on a 2-core machine.
 PROPERTY = settings(
-    max_examples=150,
+    max_examples=int(os.environ.get("MARKETMAKER_HYPOTHESIS_EXAMPLES", "150")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -582,7 +585,8 @@ def test_an_invalid_single_level_raises_and_changes_nothing(
         "100.1000000000000000000000001",  # 28 significant digits, 25 decimals
         "100.10000000000000000000001",  # 23 decimals
         "100.0999999999999999999999999999",
-        "1.001000000000000000000000001e2",
+        "1.001000000000000000000000001e2",  # exponent form
+        " 100.1000000000000001",  # surrounding blanks
     ],
 )
 def test_long_off_tick_text_is_rejected(price: str) -> None:
@@ -596,6 +600,13 @@ def test_long_off_tick_text_is_rejected(price: str) -> None:
     with pytest.raises(InvalidPriceError):
         book.apply_levels([[price, "2"]], [])
     assert snapshot_of(book) == before
+
+
+def test_on_tick_text_in_other_spellings_is_accepted() -> None:
+    book = OrderBook("BTCUSDT", "0.1")
+    for spelling in ("100.1", "100.10000", "+100.1", " 100.1 ", "1.001e2", 100.1):
+        book.set_level(Side.BUY, spelling, "1")
+        assert book.bids() == [(100.1, 1.0)], spelling
 
 
 def test_exchange_text_is_converted_exactly() -> None:
@@ -795,6 +806,28 @@ def test_binance_snapshot_older_than_the_buffer_needs_another_snapshot() -> None
     assert (applied.replayed, applied.dropped, applied.status) == (2, 0, BookStatus.LIVE)
     assert book.bids() == [(100.1, 2.0), (100.0, 1.0), (99.0, 6.0)]
     assert book.last_update_id == 15
+
+
+def test_binance_hole_in_the_buffer_before_the_snapshot() -> None:
+    """A diff lost while waiting for the REST snapshot: the replay stops at the hole, the book
+    needs another snapshot, and the diffs after the hole are kept for it."""
+    book = OrderBook("BTCUSDT", "0.1", sequencing="binance")
+    assert book.apply_binance_diff(10, 12, 9, [["100.0", "1"]], []) == UpdateOutcome.BUFFERED
+    assert book.apply_binance_diff(13, 15, 12, [["100.1", "1"]], []) == UpdateOutcome.BUFFERED
+    # U=16..u=18 is lost.
+    assert book.apply_binance_diff(19, 20, 18, [["100.2", "1"]], []) == UpdateOutcome.BUFFERED
+    assert book.apply_binance_diff(21, 22, 20, [["100.3", "1"]], []) == UpdateOutcome.BUFFERED
+    applied = book.apply_snapshot([["99.0", "1"]], [], last_update_id=11)
+    assert (applied.replayed, applied.status) == (2, BookStatus.NEEDS_RESYNC)
+    assert book.status == BookStatus.NEEDS_RESYNC
+    assert book.buffered_count == 2
+    assert "pu=18" in (book.last_gap or "")
+    assert book.last_update_id == 15
+    assert book.apply_binance_diff(23, 24, 22, [["100.4", "1"]], []) == UpdateOutcome.BUFFERED
+    applied = book.apply_snapshot([["98.0", "1"]], [], last_update_id=21)
+    assert (applied.replayed, applied.dropped, applied.status) == (2, 1, BookStatus.LIVE)
+    assert book.bids() == [(100.4, 1.0), (100.3, 1.0), (98.0, 1.0)]
+    assert book.last_update_id == 24
 
 
 def test_binance_invalidate_and_wrong_messages() -> None:
@@ -1050,6 +1083,19 @@ def test_batch_shape_errors_apply_nothing() -> None:
     )
     assert empty.shape == (0, 4)
     assert snapshot_of(book) == before
+
+
+def test_batch_takes_strided_arrays() -> None:
+    """Columns of a 2-d array (or any other strided view) are 1-d arrays like any other."""
+    rows = np.array([[1.0, 100.0, 1.0], [0.0, 100.2, 2.0], [1.0, 100.1, 3.0]])
+    expected = OrderBook("BTCUSDT", "0.1", watch_depths=[5])
+    expected_out = expected.apply_levels_batch(
+        rows[:, 0].astype(bool), np.ascontiguousarray(rows[:, 1]), np.ascontiguousarray(rows[:, 2])
+    )
+    book = OrderBook("BTCUSDT", "0.1", watch_depths=[5])
+    out = book.apply_levels_batch(rows[:, 0].astype(bool), rows[:, 1], rows[:, 2])
+    np.testing.assert_array_equal(out, expected_out)
+    assert book.bids() == expected.bids() == [(100.1, 3.0), (100.0, 1.0)]
 
 
 def test_reads_reject_bad_arguments() -> None:

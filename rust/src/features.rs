@@ -264,6 +264,8 @@ struct TickRecord {
     touch_depth: f64,
     deep_depth: f64,
     has_return: f64,
+    /// 1 when the mid moved this tick (an exact count, so a still window has volatility 0).
+    moved: f64,
     log_return: f64,
     log_return_sq: f64,
     dt_s: f64,
@@ -281,6 +283,7 @@ impl TickRecord {
         sums.touch_depth += sign * self.touch_depth;
         sums.deep_depth += sign * self.deep_depth;
         sums.has_return += sign * self.has_return;
+        sums.moved += sign * self.moved;
         sums.log_return += sign * self.log_return;
         sums.log_return_sq += sign * self.log_return_sq;
         sums.dt_s += sign * self.dt_s;
@@ -565,7 +568,9 @@ pub struct FeatureEngine {
     pending_return: f64,
     pending_dt_s: f64,
     ewma_variance: Option<f64>,
-    trades_seen: u64,
+    /// The tape's trade count at the last tick (None before the first tick, whose trades are
+    /// not counted: they arrived before the engine's first tick, like its order flow).
+    trades_seen: Option<u64>,
     model: RidgeModel,
     pending: VecDeque<PendingPrediction>,
     hits: u64,
@@ -603,7 +608,7 @@ impl FeatureEngine {
             pending_return: 0.0,
             pending_dt_s: 0.0,
             ewma_variance: None,
-            trades_seen: 0,
+            trades_seen: None,
             model: RidgeModel::new(regressors, config.forgetting),
             pending: VecDeque::with_capacity(pending_capacity),
             hits: 0,
@@ -641,9 +646,11 @@ impl FeatureEngine {
         Ok(())
     }
 
-    /// Starts again from nothing (e.g. after a book resync), keeping the parameters.
+    /// Starts again from nothing (e.g. after a book resync), keeping the parameters and the
+    /// place on the trade tape (trades already counted are not counted again).
     pub fn reset(&mut self) {
-        if let Ok(fresh) = Self::new(self.config.clone()) {
+        if let Ok(mut fresh) = Self::new(self.config.clone()) {
+            fresh.trades_seen = self.trades_seen;
             *self = fresh;
         }
     }
@@ -734,6 +741,7 @@ impl FeatureEngine {
         features.ready = features.tick_count >= self.config.tick_window as u64;
 
         self.predict(&mut features);
+        sanitize(&mut features);
         features.skew = self.skew(&features);
         self.features = features;
         true
@@ -790,6 +798,7 @@ impl FeatureEngine {
             let dt_s = (time_ns - self.previous_time_ns.unwrap_or(time_ns)).max(0) as f64 / 1e9;
             let log_return = (mid / self.previous_mid).ln();
             record.has_return = 1.0;
+            record.moved = if log_return == 0.0 { 0.0 } else { 1.0 };
             record.log_return = log_return;
             record.log_return_sq = log_return * log_return;
             record.dt_s = dt_s;
@@ -802,7 +811,9 @@ impl FeatureEngine {
 
         // Trades that reached the tape since the last tick.
         if let Some(tape) = tape {
-            let new = tape.total_count().saturating_sub(self.trades_seen);
+            let new = self
+                .trades_seen
+                .map_or(0, |seen| tape.total_count().saturating_sub(seen));
             let available = (new as usize).min(tape.len());
             for trade in tape.iter().rev().take(available) {
                 match trade.aggressor {
@@ -812,7 +823,7 @@ impl FeatureEngine {
                 record.notional += trade.price * trade.size;
                 record.trades += 1.0;
             }
-            self.trades_seen = tape.total_count();
+            self.trades_seen = Some(tape.total_count());
         }
         record
     }
@@ -946,6 +957,37 @@ impl FeatureEngine {
     }
 }
 
+/// Replaces anything non-finite (sizes near the float limit can overflow a sum) by its neutral
+/// value: prices by the mid, everything else by 0.
+fn sanitize(features: &mut Features) {
+    let finite_or = |value: f64, neutral: f64| if value.is_finite() { value } else { neutral };
+    features.mid = finite_or(features.mid, 0.0);
+    let mid = features.mid;
+    features.microprice = finite_or(features.microprice, mid);
+    features.weighted_mid = finite_or(features.weighted_mid, mid);
+    features.vwap = finite_or(features.vwap, mid);
+    for value in [
+        &mut features.spread_bps,
+        &mut features.ofi,
+        &mut features.deep_ofi,
+        &mut features.ofi_normalized,
+        &mut features.deep_ofi_normalized,
+        &mut features.voi,
+        &mut features.voi_normalized,
+        &mut features.trade_imbalance,
+        &mut features.basis_bps,
+        &mut features.volatility,
+        &mut features.volatility_ewma,
+        &mut features.prediction_bps,
+    ] {
+        *value = finite_or(*value, 0.0);
+    }
+    for value in &mut features.imbalances {
+        *value = finite_or(*value, 0.0);
+    }
+    features.hit_rate = finite_or(features.hit_rate, 0.5);
+}
+
 fn ratio_or_zero(numerator: f64, denominator: f64) -> f64 {
     if denominator > 0.0 && denominator.is_finite() {
         let value = numerator / denominator;
@@ -959,7 +1001,7 @@ fn ratio_or_zero(numerator: f64, denominator: f64) -> f64 {
 /// The sample standard deviation of the window's log returns, times `sqrt(n / Σ dt)`.
 fn window_volatility(sums: &TickRecord) -> f64 {
     let n = sums.has_return.round();
-    if n < 2.0 || sums.dt_s <= 0.0 {
+    if n < 2.0 || sums.dt_s <= 0.0 || sums.moved.round() == 0.0 {
         return 0.0;
     }
     let variance =

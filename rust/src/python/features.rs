@@ -132,6 +132,15 @@ features_class!(
     }
 );
 
+/// A count given from Python: negative values are a parameter error, not an overflow.
+fn count(name: &str, value: i64) -> PyResult<usize> {
+    usize::try_from(value).map_err(|_| {
+        super::error::InvalidParameterError::new_err(format!(
+            "{name} must not be negative, got {value}"
+        ))
+    })
+}
+
 fn weights_from(
     current: SkewWeights,
     weights: Option<&Bound<'_, PyDict>>,
@@ -268,12 +277,12 @@ impl PyFeatureEngine {
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        depths: Vec<usize>,
-        tick_window: usize,
+        depths: Vec<i64>,
+        tick_window: i64,
         level_decay: f64,
-        ofi_levels: usize,
+        ofi_levels: i64,
         volatility_half_life_s: f64,
-        horizon_updates: Option<usize>,
+        horizon_updates: Option<i64>,
         horizon_ms: Option<f64>,
         forgetting: f64,
         prediction_scale_bps: f64,
@@ -287,9 +296,15 @@ impl PyFeatureEngine {
                 ))
             }
             (_, Some(ms)) => Horizon::Millis(ms),
-            (Some(ticks), None) => Horizon::Updates(ticks),
+            (Some(ticks), None) => Horizon::Updates(count("horizon_updates", ticks)?),
             (None, None) => Horizon::Updates(10),
         };
+        let depths = depths
+            .into_iter()
+            .map(|depth| count("depths", depth))
+            .collect::<PyResult<Vec<_>>>()?;
+        let tick_window = count("tick_window", tick_window)?;
+        let ofi_levels = count("ofi_levels", ofi_levels)?;
         let config = FeatureConfig {
             depths,
             level_decay,
