@@ -202,15 +202,62 @@ impl PriceGrid {
 
     /// Exact ticks of a price written as exchange text, e.g. `"61800.30"`.
     pub fn ticks_of_text(&self, price: &str, field: &dyn Fn() -> String) -> CoreResult<i64> {
-        if let Some(decimal) = Decimal::parse(price) {
+        let text = price.trim();
+        // Trailing zeros after the point change nothing: "100.10000" is "100.1".
+        let text = if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            text
+        };
+        if let Some(decimal) = Decimal::parse(text) {
             return self.ticks_of_decimal(decimal, &|| price.to_owned(), field);
         }
-        // Exponent forms such as "1e-5" are rare on venues; read them as floats.
-        let value: f64 = price.trim().parse().map_err(|_| CoreError::InvalidPrice {
-            value: price.to_owned(),
-            field: field(),
-        })?;
-        self.ticks_of_f64(value, field)
+        let plain = !text.is_empty()
+            && text
+                .bytes()
+                .all(|byte| byte.is_ascii_digit() || byte == b'.' || byte == b'-' || byte == b'+');
+        if plain {
+            // Too many digits for exact arithmetic: a non-zero digit past the 22nd decimal is off
+            // every grid we can hold; anything else is out of range. Never round it onto the grid.
+            let fraction = text.split_once('.').map_or("", |(_, fraction)| fraction);
+            return Err(if fraction.len() > 22 {
+                CoreError::OffTick {
+                    value: price.to_owned(),
+                    tick_size: self.tick_size_text(),
+                    field: field(),
+                }
+            } else {
+                CoreError::InvalidPrice {
+                    value: price.to_owned(),
+                    field: field(),
+                }
+            });
+        }
+        // Exponent forms such as "1.5e-3" are rare on venues: shift the point and read the plain
+        // decimal exactly, like any other text.
+        match plain_of_exponent_form(text) {
+            Some(plain) if plain != text => {
+                self.ticks_of_text(&plain, field)
+                    .map_err(|error| match error {
+                        CoreError::OffTick {
+                            tick_size, field, ..
+                        } => CoreError::OffTick {
+                            value: price.to_owned(),
+                            tick_size,
+                            field,
+                        },
+                        CoreError::InvalidPrice { field, .. } => CoreError::InvalidPrice {
+                            value: price.to_owned(),
+                            field,
+                        },
+                        other => other,
+                    })
+            }
+            _ => Err(CoreError::InvalidPrice {
+                value: price.to_owned(),
+                field: field(),
+            }),
+        }
     }
 
     /// Ticks of a float price: it must be positive, finite and within a millionth of a tick of
@@ -257,6 +304,43 @@ impl PriceGrid {
             exact.ceil() as i64
         }
     }
+}
+
+/// `"1.25e2"` → `"125"`, `"5E-3"` → `"0.005"`: the same number written without an exponent.
+/// None when the text is not `<plain decimal>e<integer>` or the exponent is absurd.
+fn plain_of_exponent_form(text: &str) -> Option<String> {
+    let (mantissa, exponent) = text.split_once(['e', 'E'])?;
+    let exponent: i32 = exponent.parse().ok()?;
+    if exponent.abs() > 40 {
+        return None;
+    }
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", mantissa.strip_prefix('+').unwrap_or(mantissa)),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if whole.is_empty() && fraction.is_empty()
+        || !whole
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let digits = format!("{whole}{fraction}");
+    let point = whole.len() as i32 + exponent;
+    let plain = if point <= 0 {
+        format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
+    } else if point as usize >= digits.len() {
+        format!("{digits}{}", "0".repeat(point as usize - digits.len()))
+    } else {
+        format!(
+            "{}.{}",
+            &digits[..point as usize],
+            &digits[point as usize..]
+        )
+    };
+    Some(format!("{sign}{plain}"))
 }
 
 fn decimal_text(value: Decimal) -> String {

@@ -697,8 +697,10 @@ impl PyOrderBook {
         prices: &Bound<'py, PyAny>,
         sizes: PyReadonlyArray1<'py, f64>,
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        let is_bid = is_bid.as_slice()?;
-        let sizes = sizes.as_slice()?;
+        let (mut is_bid_copy, mut sizes_copy, mut float_copy, mut tick_copy) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let is_bid = super::slice_of(&is_bid, &mut is_bid_copy);
+        let sizes = super::slice_of(&sizes, &mut sizes_copy);
         let float_prices = prices.extract::<PyReadonlyArray1<'py, f64>>();
         let tick_prices = prices.extract::<PyReadonlyArray1<'py, i64>>();
         let count = is_bid.len();
@@ -708,7 +710,7 @@ impl PyOrderBook {
         let watch = &self.watch;
         match (&float_prices, &tick_prices) {
             (Ok(float_prices), _) => {
-                let float_prices = float_prices.as_slice()?;
+                let float_prices = super::slice_of(float_prices, &mut float_copy);
                 check_lengths(count, float_prices.len(), sizes.len())?;
                 py.detach(|| {
                     batch::apply_levels(
@@ -722,7 +724,7 @@ impl PyOrderBook {
                 })?;
             }
             (_, Ok(tick_prices)) => {
-                let tick_prices = tick_prices.as_slice()?;
+                let tick_prices = super::slice_of(tick_prices, &mut tick_copy);
                 check_lengths(count, tick_prices.len(), sizes.len())?;
                 py.detach(|| {
                     batch::apply_levels(

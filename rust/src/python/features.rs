@@ -467,9 +467,10 @@ impl PyFeatureEngine {
         }
         let float_prices = prices.extract::<PyReadonlyArray1<'py, f64>>().ok();
         let tick_prices = prices.extract::<PyReadonlyArray1<'py, i64>>().ok();
+        let (mut float_copy, mut tick_copy) = (Vec::new(), Vec::new());
         let prices = match (&float_prices, &tick_prices) {
-            (Some(prices), _) => BatchPrices::Prices(prices.as_slice()?),
-            (None, Some(ticks)) => BatchPrices::Ticks(ticks.as_slice()?),
+            (Some(prices), _) => BatchPrices::Prices(super::slice_of(prices, &mut float_copy)),
+            (None, Some(ticks)) => BatchPrices::Ticks(super::slice_of(ticks, &mut tick_copy)),
             _ => {
                 return Err(PyTypeError::new_err(
                     "prices must be a 1-d float64 (prices) or int64 (ticks) array",
@@ -481,15 +482,17 @@ impl PyFeatureEngine {
             BatchPrices::Ticks(t) => t.len(),
         };
         same(prices_len, "prices")?;
+        let (mut trade_times_copy, mut trade_prices_copy, mut trade_sizes_copy, mut buys_copy) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let trades =
             match (&trade_times_ns, &trade_prices, &trade_sizes, &trade_is_buy) {
                 (None, None, None, None) => None,
                 (Some(times), Some(trade_prices), Some(trade_sizes), Some(buys)) => {
                     let trades = BatchTrades {
-                        times_ns: times.as_slice()?,
-                        prices: trade_prices.as_slice()?,
-                        sizes: trade_sizes.as_slice()?,
-                        aggressor_bought: buys.as_slice()?,
+                        times_ns: super::slice_of(times, &mut trade_times_copy),
+                        prices: super::slice_of(trade_prices, &mut trade_prices_copy),
+                        sizes: super::slice_of(trade_sizes, &mut trade_sizes_copy),
+                        aggressor_bought: super::slice_of(buys, &mut buys_copy),
                     };
                     let n = trades.times_ns.len();
                     if trades.prices.len() != n
@@ -506,13 +509,14 @@ impl PyFeatureEngine {
                     "give all of trade_times_ns, trade_prices, trade_sizes, trade_is_buy, or none",
                 )),
             };
-        let times = times_ns.as_slice()?;
-        let is_bid = is_bid.as_slice()?;
-        let sizes = sizes.as_slice()?;
+        let (mut times_copy, mut is_bid_copy, mut sizes_copy, mut ends_copy) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let times = super::slice_of(&times_ns, &mut times_copy);
+        let is_bid = super::slice_of(&is_bid, &mut is_bid_copy);
+        let sizes = super::slice_of(&sizes, &mut sizes_copy);
         let ends = message_ends
             .as_ref()
-            .map(PyReadonlyArray1::as_slice)
-            .transpose()?;
+            .map(|ends| super::slice_of(ends, &mut ends_copy));
         let mut own_tape = TradeTape::new(65_536);
         let mut tape = tape;
         let tape_ref: &mut TradeTape = match tape.as_mut() {

@@ -30,6 +30,19 @@ pub(crate) fn quoted(text: &str) -> String {
     format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
+/// A numpy array's values as a slice: borrowed when the array is contiguous, else copied into
+/// `copy` (strided views are accepted, not rejected).
+pub(crate) fn slice_of<'a, T: numpy::Element + Copy>(
+    array: &'a numpy::PyReadonlyArray1<'_, T>,
+    copy: &'a mut Vec<T>,
+) -> &'a [T] {
+    if let Ok(slice) = array.as_slice() {
+        return slice;
+    }
+    *copy = array.as_array().iter().copied().collect();
+    copy
+}
+
 /// An optional string as Python's `repr` writes it.
 pub(crate) fn quoted_or_none(text: Option<&str>) -> String {
     text.map_or_else(|| "None".to_owned(), quoted)

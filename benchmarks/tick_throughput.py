@@ -1,0 +1,163 @@
+"""Quote + diff cost per tick, and the whole tick (issue 4), called from Python.
+
+    python benchmarks/tick_throughput.py
+    python benchmarks/tick_throughput.py --repeats 9 --json /tmp/tick.json
+
+1. ``quote() + plan()``: the ladder model with 5 levels a side on every depth message's mid of
+   the real BTCUSDT stream, the plan applied to a simulated set of live orders (as if every
+   action was acknowledged), so the diff works against a realistic, mostly unchanged book of
+   our orders. Target: under 2 µs per tick.
+2. The whole tick per depth message on the real BTCUSDT stream: ``book.apply_binance_event``,
+   ``engine.update``, ``generator.quote_from`` and ``planner.plan``. Target: under 5 µs median
+   per message.
+
+Each message is timed on its own (``perf_counter_ns``); medians and 99th percentiles over all
+messages and repeats are reported, so the cost of the timer itself (~50 ns) is included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from features_throughput import DATA, fresh_book, recorded_messages  # noqa: E402
+
+import marketmaker  # noqa: E402
+from marketmaker import Account, FeatureEngine, OrderPlanner, QuoteGenerator, TradeTape  # noqa: E402
+
+
+def ladder() -> QuoteGenerator:
+    return QuoteGenerator(
+        "ladder",
+        tick_size=0.1,
+        lot_size=0.001,
+        min_notional=5.0,
+        bps=2.0,
+        orders_per_side=5,
+        final_order_distance=5.0,
+        leverage=5.0,
+        size_fraction=0.05,
+    )
+
+
+def percentile(values: list[int], share: float) -> float:
+    ordered = sorted(values)
+    return float(ordered[min(len(ordered) - 1, int(share * len(ordered)))])
+
+
+def apply_to_live(live: dict[str, tuple[str, float, float]], actions: list) -> None:
+    """The venue's view of our orders after the actions (every one acknowledged)."""
+    for action in actions:
+        if action.kind == "cancel":
+            del live[action.client_order_id]
+        elif action.kind == "amend":
+            side, _, _ = live[action.client_order_id]
+            live[action.client_order_id] = (side, action.price, action.size)
+        else:
+            live[action.client_order_id] = ("buy" if action.side == marketmaker.Side.BUY else "sell", action.price, action.size)
+
+
+def quote_and_plan(recording: tuple, repeats: int) -> dict:
+    book = fresh_book(recording)
+    mids = []
+    for kind, data in recording[2]:
+        if kind == "depth":
+            book.apply_binance_event(data)
+            mids.append((book.best_bid, book.best_ask, book.mid))
+    durations: list[int] = []
+    actions_total = 0
+    for _ in range(repeats):
+        generator = ladder()
+        planner = OrderPlanner("bench-", requote_tolerance_bps=1.0)
+        live: dict[str, tuple[str, float, float]] = {}
+        clock = time.perf_counter_ns
+        for best_bid, best_ask, mid in mids:
+            orders = [(cid, side, price, size) for cid, (side, price, size) in live.items()]
+            start = clock()
+            quotes = generator.quote(mid, best_bid=best_bid, best_ask=best_ask, balance=100_000.0, skew=0.1)
+            actions = planner.plan(quotes, orders)
+            durations.append(clock() - start)
+            actions_total += len(actions)
+            apply_to_live(live, actions)
+    return {
+        "ticks": len(durations),
+        "median_ns": statistics.median(durations),
+        "p99_ns": percentile(durations, 0.99),
+        "actions_per_tick": actions_total / len(durations),
+    }
+
+
+def whole_tick(recording: tuple, repeats: int) -> dict:
+    durations: list[int] = []
+    for _ in range(repeats):
+        book = fresh_book(recording)
+        tape = TradeTape(10_000)
+        engine = FeatureEngine(depths=[5, 50], tick_window=100)
+        generator = ladder()
+        planner = OrderPlanner("bench-", requote_tolerance_bps=1.0)
+        account = Account(balance=100_000.0)
+        apply = book.apply_binance_event
+        push = tape.push_binance_trade
+        update = engine.update
+        quote_from = generator.quote_from
+        plan = planner.plan
+        clock = time.perf_counter_ns
+        for kind, data in recording[2]:
+            if kind != "depth":
+                push(data)
+                continue
+            start = clock()
+            apply(data)
+            update(book, tape)
+            actions = plan(quote_from(book, engine, account), account)
+            durations.append(clock() - start)
+            # The venue acknowledges everything at once (not timed).
+            for action in actions:
+                if action.kind == "cancel":
+                    account.close_order(action.client_order_id)
+                elif action.kind == "place":
+                    account.add_order(action.client_order_id, action.side, action.price, action.size)
+                    account.acknowledge_order(action.client_order_id)
+    return {
+        "messages": len(durations),
+        "median_ns": statistics.median(durations),
+        "p99_ns": percentile(durations, 0.99),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", metavar="PATH")
+    args = parser.parse_args()
+    if not DATA.exists():
+        print(f"skipped: {DATA} is absent")
+        return 0
+    recording = recorded_messages()
+    machine = {"python": platform.python_version(), "cpus": os.cpu_count(), "marketmaker": marketmaker.__version__}
+    qp = quote_and_plan(recording, args.repeats)
+    tick = whole_tick(recording, args.repeats)
+    print(f"machine: {machine}")
+    print(
+        f"quote() + plan(), ladder 5 a side, {qp['ticks']:,} ticks: median {qp['median_ns'] / 1000:.2f} µs, "
+        f"p99 {qp['p99_ns'] / 1000:.2f} µs, {qp['actions_per_tick']:.2f} actions/tick  (target < 2 µs)"
+    )
+    print(
+        f"whole tick (book + features + quote + plan), {tick['messages']:,} messages: median {tick['median_ns'] / 1000:.2f} µs, "
+        f"p99 {tick['p99_ns'] / 1000:.2f} µs  (target < 5 µs median)"
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": machine, "quote_and_plan": qp, "whole_tick": tick}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
