@@ -191,6 +191,7 @@ fn same_price(a: f64, b: f64) -> bool {
 
 /// The actions that turn `live` into `desired`: keep, then amend (if supported), cancel, place.
 /// After them no two of our orders rest at one price and side.
+#[allow(clippy::too_many_lines)] // one pass per side: duplicates, exact, nearest, amend/place, cancel
 pub fn diff(
     desired: &QuoteLadder,
     live: &[LiveOrder],
@@ -234,7 +235,15 @@ pub fn diff(
                     .filter(|(o, order)| {
                         !kept[*o]
                             && close_enough(order, want, rules)
-                            && (!exact || same_price(order.price, want.price))
+                            && if exact {
+                                same_price(order.price, want.price)
+                            } else {
+                                // An order resting on another wanted price serves that level
+                                // or none: it must not block it by serving a neighbour.
+                                !wanted
+                                    .iter()
+                                    .any(|other| same_price(other.price, order.price))
+                            }
                     })
                     .min_by(|(_, a), (_, b)| {
                         (a.price - want.price)
@@ -265,9 +274,21 @@ pub fn diff(
             }
             // Amend a spare order (one that is not already at this price) rather than cancel + place.
             if rules.supports_amend {
-                if let Some(position) = spare
+                let same = spare
                     .iter()
-                    .position(|order| !same_price(order.price, want.price))
+                    .position(|order| same_price(order.price, want.price));
+                // Prefer a spare at this price (a size change), then one not on another wanted
+                // price (that level may still want it), then any.
+                let elsewhere = || {
+                    spare.iter().position(|order| {
+                        !wanted
+                            .iter()
+                            .any(|other| same_price(other.price, order.price))
+                    })
+                };
+                if let Some(position) = same
+                    .or_else(elsewhere)
+                    .or_else(|| (!spare.is_empty()).then_some(0))
                 {
                     let order = spare.remove(position);
                     amends.push(OrderAction::Amend {
@@ -429,7 +450,8 @@ impl RateLimiter {
             )));
         }
         Ok(Self {
-            calls: TokenBucket::new(calls_per_s.max(1e-9), calls_per_s)?,
+            // A call costs one token, so the bucket holds at least one even below 1 call/s.
+            calls: TokenBucket::new(calls_per_s.max(1.0), calls_per_s)?,
             weight: TokenBucket::new(weight_per_min, weight_per_min / 60.0)?,
             orders: TokenBucket::new(orders_per_10s, orders_per_10s / 10.0)?,
             cancel_reserve,

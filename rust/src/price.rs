@@ -187,6 +187,20 @@ impl PriceGrid {
         let scale = price.scale.max(self.tick.scale);
         let numerator = price.mantissa * POW10[(scale - price.scale) as usize];
         let denominator = self.tick.mantissa * POW10[(scale - self.tick.scale) as usize];
+        // 64-bit division when both fit (every real price): 128-bit division is a slow
+        // library call, and this runs for every level of every depth message.
+        if let (Ok(numerator), Ok(denominator)) =
+            (i64::try_from(numerator), i64::try_from(denominator))
+        {
+            if numerator % denominator != 0 {
+                return Err(CoreError::OffTick {
+                    value: text(),
+                    tick_size: self.tick_size_text(),
+                    field: field(),
+                });
+            }
+            return Ok(numerator / denominator);
+        }
         if numerator % denominator != 0 {
             return Err(CoreError::OffTick {
                 value: text(),

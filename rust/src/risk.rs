@@ -269,8 +269,10 @@ impl RiskGate {
                 } => {
                     let is_new = matches!(action, OrderAction::Place { .. });
                     let after = state.position + side.sign() * size;
+                    // Reduces: smaller and not flipped (flat counts; f64::signum(0.0) is 1, so
+                    // compare signs only when not flat).
                     let reduces = after.abs() < state.position.abs()
-                        && after.signum() * state.position.signum() >= 0.0;
+                        && (after == 0.0 || after.signum() == state.position.signum());
                     if let Some((reason, _)) = &self.halt {
                         if limits.allow_reduce_only_when_halted && reduces {
                             Ok(())
