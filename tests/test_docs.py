@@ -38,6 +38,7 @@ def test_readme_python_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     text = README.read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     assert blocks, "the README has a Python example"
+    namespace: dict[str, object] = {}  # the blocks are one continuing example
     for block in blocks:
-        exec(compile(block, str(README), "exec"), {})  # noqa: S102 - the README's own example
+        exec(compile(block, str(README), "exec"), namespace)  # noqa: S102 - the README's own example
     assert "OrderBook(" in capsys.readouterr().out
