@@ -13,7 +13,8 @@ from __future__ import annotations
 import functools
 import math
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -35,11 +36,14 @@ from marketmaker.errors import (
 
 #: Examples per property test; raise it (``MARKETMAKER_HYPOTHESIS_EXAMPLES=5000``) for a long
 #: hunt, the default keeps the suite quick on a 2-core machine.
+EXAMPLES = int(os.environ.get("MARKETMAKER_HYPOTHESIS_EXAMPLES", "150"))
 PROPERTY = settings(
-    max_examples=int(os.environ.get("MARKETMAKER_HYPOTHESIS_EXAMPLES", "150")),
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+#: For the tests whose examples are whole streams, checked after every message.
+STREAM_PROPERTY = settings(PROPERTY, max_examples=max(1, EXAMPLES * 2 // 3))
 
 #: Tick sizes as exchanges write them (decimal text), including non-powers of ten.
 TICK_SIZES = ["0.1", "0.01", "0.0001", "0.5", "0.25", "1", "5"]
@@ -50,6 +54,9 @@ BPS = (0.0, 0.5, 1.0, 5.0, 25.0, 100.0, 2_500.0)
 #: How far the core may snap a float price onto the grid, in ticks (documented: a millionth),
 #: doubled to cover the rounding of ``mid × (1 ± bps / 10⁴)`` itself.
 GRID_TOLERANCE_TICKS = Fraction(2, 1_000_000)
+
+#: ``draw`` of ``@st.composite`` or ``data.draw`` of ``st.data()``.
+Draw = Callable[..., Any]
 
 BID_SPELLINGS: list[Any] = [Side.BUY, "bid", "buy", "BID", "Buy", "b", "bids", True]
 ASK_SPELLINGS: list[Any] = [Side.SELL, "ask", "sell", "ASK", "Sell", "a", "s", "asks", False]
@@ -86,7 +93,7 @@ class ModelBook:
         other._best = {}
         return other
 
-    def set(self, is_bid: bool, price: Fraction, size: float) -> None:
+    def set_level(self, is_bid: bool, price: Fraction, size: float) -> None:
         self._sorted = {}
         self._best = {}
         levels = self.sides[is_bid]
@@ -97,9 +104,9 @@ class ModelBook:
 
     def apply(self, bids: list[Level], asks: list[Level]) -> None:
         for level in bids:
-            self.set(True, level.price, level.size)
+            self.set_level(True, level.price, level.size)
         for level in asks:
-            self.set(False, level.price, level.size)
+            self.set_level(False, level.price, level.size)
 
     def replace(self, bids: list[Level], asks: list[Level]) -> None:
         self._sorted = {}
@@ -343,11 +350,11 @@ def level_lists(grid: Grid, is_bid: bool, max_size: int) -> st.SearchStrategy[li
     return st.lists(levels(grid, is_bid), max_size=max_size)
 
 
-def message(draw: st.DrawFn, grid: Grid, max_size: int) -> tuple[list[Level], list[Level]]:
+def message(draw: Draw, grid: Grid, max_size: int) -> tuple[list[Level], list[Level]]:
     return draw(level_lists(grid, True, max_size)), draw(level_lists(grid, False, max_size))
 
 
-def wire(levels_: list[Level], draw: st.DrawFn) -> list[Any]:
+def wire(levels_: list[Level], draw: Draw) -> list[Any]:
     """The levels as a venue message: ``[[price, size], ...]`` or a list of tuples."""
     as_tuple = draw(st.booleans())
     return [level.pair(as_tuple) for level in levels_]
@@ -359,7 +366,7 @@ watch_depth_lists = st.lists(st.integers(1, 30), min_size=1, max_size=10)
 # ---- unsequenced operations -------------------------------------------------------------------
 
 
-@PROPERTY
+@STREAM_PROPERTY
 @given(data=st.data(), grid=grids(), watch_depths=watch_depth_lists)
 def test_random_operations_match_the_model(
     data: st.DataObject, grid: Grid, watch_depths: list[int]
@@ -380,9 +387,9 @@ def test_random_operations_match_the_model(
             level = data.draw(levels(grid, is_bid))
             side = data.draw(st.sampled_from(BID_SPELLINGS if is_bid else ASK_SPELLINGS))
             note(f"set_level({side!r}, {level.wire_price!r}, {level.wire_size!r})")
-            model.set(is_bid, level.price, level.size)
+            model.set_level(is_bid, level.price, level.size)
             if data.draw(st.booleans()):
-                assert book.set_level(side, level.wire_price, level.wire_size) is None
+                book.set_level(side, level.wire_price, level.wire_size)
             else:
                 returned = book.set_level_and_watch(side, level.wire_price, level.wire_size)
                 assert same_tuple(returned, model.watch(watch_depths))
@@ -393,10 +400,9 @@ def test_random_operations_match_the_model(
             note(f"apply_levels({wire_bids!r}, {wire_asks!r})")
             model.apply(bids, asks)
             model.stamp(exchange_time, receive_time)
-            result = book.apply_levels(
+            book.apply_levels(
                 wire_bids, wire_asks, exchange_time_ns=exchange_time, receive_time_ns=receive_time
             )
-            assert result is None
             entries = len(bids) + len(asks)
         else:
             bids, asks = message(data.draw, grid, 25)
@@ -602,6 +608,25 @@ def test_long_off_tick_text_is_rejected(price: str) -> None:
     assert snapshot_of(book) == before
 
 
+def test_size_within_bps_includes_levels_on_the_boundary() -> None:
+    book = OrderBook("BTCUSDT", "0.1")
+    book.apply_levels([["99.0", "1"], ["98.9", "2"]], [["101.0", "3"], ["101.1", "4"]])
+    assert book.mid == 100.0
+    # 100 bp of a mid of 100 is 1.0: the band is [99.0, 101.0], both ends included.
+    assert book.size_within_bps(Side.BUY, 100) == 1.0
+    assert book.size_within_bps(Side.SELL, 100) == 3.0
+    assert book.size_within_bps(Side.BUY, 110) == 3.0  # [98.9, 101.1]
+    assert book.size_within_bps(Side.SELL, 110) == 7.0
+    assert book.size_within_bps(Side.BUY, 99) == 0.0
+    assert book.size_within_bps(Side.SELL, 0) == 0.0
+    book.set_level(Side.BUY, "101.0", "5")  # locked: the mid is a level on both sides
+    assert book.size_within_bps(Side.BUY, 0) == 5.0
+    assert book.size_within_bps(Side.SELL, 0) == 3.0
+    one_sided = OrderBook("BTCUSDT", "0.1")
+    one_sided.apply_levels([["99.0", "1"]], [])
+    assert one_sided.size_within_bps(Side.BUY, 10_000) == 0.0
+
+
 def test_on_tick_text_in_other_spellings_is_accepted() -> None:
     book = OrderBook("BTCUSDT", "0.1")
     for spelling in ("100.1", "100.10000", "+100.1", " 100.1 ", "1.001e2", 100.1):
@@ -637,7 +662,7 @@ class Diff:
     asks: list[Level]
     time_ns: int
 
-    def send(self, book: OrderBook, draw: st.DrawFn) -> UpdateOutcome:
+    def send(self, book: OrderBook, draw: Draw) -> UpdateOutcome:
         bids, asks = wire(self.bids, draw), wire(self.asks, draw)
         if draw(st.booleans()):
             return book.apply_binance_diff(
@@ -669,7 +694,7 @@ class BinanceStream:
         """The true book after diff ``index`` (-1: before the first)."""
         return self.states[index + 1]
 
-    def bridging_snapshot(self, draw: st.DrawFn, index: int) -> tuple[int, list[Any], list[Any], ModelBook]:
+    def bridging_snapshot(self, draw: Draw, index: int) -> tuple[int, list[Any], list[Any], ModelBook]:
         """A REST snapshot whose ``lastUpdateId`` lies inside diff ``index``'s ``[U, u]``.
 
         Its contents are the book after diff ``index - 1`` or after diff ``index``: applying
@@ -704,7 +729,7 @@ def binance_streams(draw: st.DrawFn, grid: Grid) -> BinanceStream:
     return BinanceStream(diffs=diffs, states=states)
 
 
-@PROPERTY
+@STREAM_PROPERTY
 @given(data=st.data(), grid=grids(), strict=st.booleans())
 def test_binance_bridging_gap_and_resync(data: st.DataObject, grid: Grid, strict: bool) -> None:
     stream = data.draw(binance_streams(grid), label="stream")
@@ -862,7 +887,7 @@ def test_binance_invalidate_and_wrong_messages() -> None:
 # ---- Bybit sequencing -------------------------------------------------------------------------
 
 
-@PROPERTY
+@STREAM_PROPERTY
 @given(data=st.data(), grid=grids(), strict=st.booleans())
 def test_bybit_deltas_gap_and_resnapshot(data: st.DataObject, grid: Grid, strict: bool) -> None:
     count = data.draw(st.integers(4, 14), label="deltas")
@@ -994,21 +1019,21 @@ def test_batch_equals_per_update_set_level_and_watch(
     expected_rows = []
     for is_bid, level in updates:
         row = one_by_one.set_level_and_watch(is_bid, float(level.price), level.size)
-        model.set(is_bid, level.price, level.size)
+        model.set_level(is_bid, level.price, level.size)
         assert same_tuple(row, model.watch(watch_depths))
         expected_rows.append(row)
     expected = np.array(expected_rows, dtype=np.float64).reshape(len(updates), width)
 
-    is_bid = np.array([side for side, _ in updates], dtype=bool)
+    bid_flags = np.array([side for side, _ in updates], dtype=bool)
     sizes_ = np.array([level.size for _, level in updates], dtype=np.float64)
     prices = np.array([float(level.price) for _, level in updates], dtype=np.float64)
     ticks = np.array([ticks_of(grid, level.price) for _, level in updates], dtype=np.int64)
 
-    out = by_price.apply_levels_batch(is_bid, prices, sizes_)
+    out = by_price.apply_levels_batch(bid_flags, prices, sizes_)
     assert out.shape == (len(updates), width)
     assert out.dtype == np.float64
     np.testing.assert_array_equal(out, expected)
-    out = by_ticks.apply_levels_batch(is_bid, ticks, sizes_)
+    out = by_ticks.apply_levels_batch(bid_flags, ticks, sizes_)
     np.testing.assert_array_equal(out, expected)
 
     for book in books:
@@ -1076,7 +1101,9 @@ def test_batch_shape_errors_apply_nothing() -> None:
     with pytest.raises(ValueError, match="same length"):
         book.apply_levels_batch(np.array([True, False]), np.array([100.0, 100.1]), np.array([1.0]))
     with pytest.raises(TypeError):
-        book.apply_levels_batch(np.array([True]), np.array([100.0], dtype=np.float32), np.array([1.0]))
+        book.apply_levels_batch(
+            np.array([True]), np.array([100.0], dtype=np.float32), np.array([1.0])  # type: ignore[arg-type]
+        )
     assert snapshot_of(book) == before
     empty = book.apply_levels_batch(
         np.array([], dtype=bool), np.array([], dtype=np.float64), np.array([], dtype=np.float64)

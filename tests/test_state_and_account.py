@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -363,7 +364,7 @@ def test_add_symbols_with_a_mapping_or_one_tick_size() -> None:
         (["ADAUSDT"], "abc", errors.InvalidTickSizeError),
     ],
 )
-def test_add_symbols_is_all_or_nothing(symbols: list[str], tick_sizes: object, error: type[Exception]) -> None:
+def test_add_symbols_is_all_or_nothing(symbols: list[str], tick_sizes: Any, error: type[Exception]) -> None:
     state = SharedState("binance")
     state.add_symbols(["BTCUSDT"], 0.1)
     book = state.book("BTCUSDT")
@@ -517,7 +518,7 @@ def test_api_credentials_and_env_secrets(monkeypatch: pytest.MonkeyPatch) -> Non
         (False, Side.SELL),
     ],
 )
-def test_side_spellings(given: object, side: Side) -> None:
+def test_side_spellings(given: Any, side: Side) -> None:
     book = OrderBook("BTCUSDT", "0.1")
     book.set_level(given, "100.0", "1.5")
     if side == Side.BUY:
@@ -530,7 +531,7 @@ def test_side_spellings(given: object, side: Side) -> None:
 
 
 @pytest.mark.parametrize("given", ["middle", "", "long", 1, 0, None, 1.0])
-def test_unknown_sides_are_rejected(given: object) -> None:
+def test_unknown_sides_are_rejected(given: Any) -> None:
     book = OrderBook("BTCUSDT", "0.1")
     with pytest.raises((TypeError, ValueError)):
         book.set_level(given, "100.0", "1")

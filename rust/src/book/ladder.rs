@@ -114,7 +114,8 @@ impl Ladder {
     #[inline]
     pub(crate) fn top_size(&self, depth: usize) -> f64 {
         let start = self.sizes.len().saturating_sub(depth);
-        self.sizes[start..].iter().rev().sum()
+        // + 0.0: an empty sum of floats is -0.0 in Rust.
+        self.sizes[start..].iter().rev().sum::<f64>() + 0.0
     }
 
     /// Summed sizes of the best `depths[i]` levels for every i, in one pass from the best
@@ -144,7 +145,8 @@ impl Ladder {
             .rev()
             .take_while(|(key, _)| **key >= min_key)
             .map(|(_, size)| size)
-            .sum()
+            .sum::<f64>()
+            + 0.0
     }
 
     /// The best `depth` levels as (keys, sizes) slices, best last.

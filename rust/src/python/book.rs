@@ -3,7 +3,7 @@
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyFloat, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString, PyTuple};
 
 use super::error::SequenceGapError;
 use super::side::side_of;
@@ -156,6 +156,12 @@ pub fn ticks_of(
     if let Ok(text) = price.cast::<PyString>() {
         return Ok(grid.ticks_of_text(text.to_str()?, field)?);
     }
+    if price.cast::<PyBool>().is_ok() {
+        return Err(super::error::InvalidPriceError::new_err(format!(
+            "{}: a bool is not a price",
+            field()
+        )));
+    }
     let value: f64 = price.extract().map_err(|_| {
         PyTypeError::new_err(format!(
             "{}: price must be a number or decimal text",
@@ -174,13 +180,26 @@ pub fn size_of(size: &Bound<'_, PyAny>, field: &dyn Fn() -> String) -> PyResult<
     if let Ok(text) = size.cast::<PyString>() {
         return Ok(size_of_text(text.to_str()?, field)?);
     }
-    let value: f64 = size.extract().map_err(|_| {
-        PyTypeError::new_err(format!(
+    if size.cast::<PyBool>().is_ok() {
+        return Err(super::error::InvalidSizeError::new_err(format!(
+            "{}: a bool is not a size",
+            field()
+        )));
+    }
+    match size.extract::<f64>() {
+        Ok(value) => Ok(check_size(value, field)?),
+        // An int too large for a float is a bad size, not a type error.
+        Err(_) if size.cast::<pyo3::types::PyInt>().is_ok() => {
+            Err(super::error::InvalidSizeError::new_err(format!(
+                "{}: size {size} is out of range",
+                field()
+            )))
+        }
+        Err(_) => Err(PyTypeError::new_err(format!(
             "{}: size must be a number or decimal text",
             field()
-        ))
-    })?;
-    Ok(check_size(value, field)?)
+        ))),
+    }
 }
 
 /// Reads `[[price, size], ...]` (strings or numbers) into `out`; all or nothing.

@@ -44,6 +44,11 @@ impl PySharedState {
     #[new]
     #[pyo3(signature = (exchange, *, tape_capacity = 10_000, watch_depths = vec![5, 20]))]
     fn new(exchange: &str, tape_capacity: usize, watch_depths: Vec<usize>) -> PyResult<Self> {
+        if watch_depths.contains(&0) {
+            return Err(super::error::InvalidParameterError::new_err(
+                "watch_depths must be positive",
+            ));
+        }
         Ok(Self {
             state: SharedState::new(exchange)?,
             tape_capacity: tape_capacity.max(1),
