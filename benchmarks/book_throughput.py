@@ -17,12 +17,18 @@ environment works too, but it downgrades numpy to 2.2.x for numba.) Then::
     python benchmarks/book_throughput.py --only ours,ours_batch --updates 200000
     python benchmarks/book_throughput.py --json /tmp/book.json
 
-Options: ``--updates N``, ``--repeats K`` (default 5 for the fast implementations, 3 for the
-slow ones), ``--only NAME[,NAME]``, ``--json PATH``, ``--seed S``, ``--py-prefix N`` (updates
-the pure-Python peers run, default 200,000). Each implementation runs in its own subprocess
-(``--in-process --only NAME``) so that its peak RSS can be reported. A peer that is not
-installed is reported as such and skipped. Every implementation's six values are checked
-against ours after every update (relative tolerance 1e-9) before its rate is reported.
+Options: ``--updates N``, ``--repeats K`` (timed runs per implementation; default 6 for the
+fast ones, 3 for the slow peers), ``--rounds R`` (default 3), ``--only NAME[,NAME]``,
+``--json PATH``, ``--seed S``, ``--py-prefix N`` (updates the pure-Python peer runs, default
+200,000). The rate reported is the median of the timed runs.
+
+Each implementation runs in its own subprocess (``--in-process --only NAME``), so that its peak
+RSS is its own. The runs are spread over R rounds that each go through every implementation
+in turn, so that the load of a shared, noisy machine falls on all of them alike. A peer that is
+not installed is reported as such and skipped; one that fails is reported as failed. In the
+first round every implementation's six values are checked against ours after every update
+(relative tolerance 1e-9), and in every round its state after each timed run, so that a wrong
+peer cannot produce a number.
 """
 
 from __future__ import annotations
@@ -868,7 +874,9 @@ def check(name: str, got: np.ndarray, want: np.ndarray) -> dict[str, Any]:
     return {"rows_checked": len(got), "rows_bit_identical": exact}
 
 
-def measure(impl: Impl, n: int, repeats: int, seed: int, py_prefix: int) -> dict[str, Any]:
+def measure(
+    impl: Impl, n: int, repeats: int, seed: int, py_prefix: int, verify: bool = True
+) -> dict[str, Any]:
     impl.load()
     full = make_stream(n, seed)
     used = min(n, py_prefix) if impl.python_prefix else n
@@ -897,15 +905,15 @@ def measure(impl: Impl, n: int, repeats: int, seed: int, py_prefix: int) -> dict
     peak = peak_rss_mb()
     ru_maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    # Correctness: every update's six values against ours (untimed, after the memory reading).
+    # Correctness: every update's six values against ours (untimed, after the memory reading);
+    # the state after every timed run against ours' final state in any case.
     want = reference(stream)
-    if last is not None:
-        got = last
-    else:
-        got = impl.record(impl.new_book(stream), data)
-    checked = check(impl.name, got, want)
     for final in finals:
         check(impl.name + " (final state after a timed run)", np.array([final]), want[-1:])
+    checked: dict[str, Any] = {"rows_checked": 0, "rows_bit_identical": 0}
+    if verify:
+        got = last if last is not None else impl.record(impl.new_book(stream), data)
+        checked = check(impl.name, got, want)
 
     median = float(np.median(times))
     return {
@@ -1058,12 +1066,10 @@ def targets(results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def run_child(name: str, args: argparse.Namespace) -> dict[str, Any]:
+def run_child(name: str, args: argparse.Namespace, repeats: int, verify: bool) -> dict[str, Any]:
+    """Runs one implementation in a fresh interpreter and returns its measurement."""
     impl = BY_NAME[name]
     base = {"name": name, "label": impl.label, "how": impl.how, "updates_total": args.updates}
-    if not impl.available():
-        return {**base, "status": "not installed"}
-    repeats = args.repeats or (3 if impl.slow else 5)
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "result.json")
         command = [
@@ -1082,7 +1088,7 @@ def run_child(name: str, args: argparse.Namespace) -> dict[str, Any]:
             str(args.py_prefix),
             "--json",
             out,
-        ]
+        ] + ([] if verify else ["--no-verify"])
         started = time.perf_counter()
         load_before = os.getloadavg()[0]
         proc = subprocess.run(command, capture_output=True, text=True)
@@ -1098,20 +1104,54 @@ def run_child(name: str, args: argparse.Namespace) -> dict[str, Any]:
         **base,
         **result,
         "wall_seconds": wall,
-        "load_before": load_before,
-        "load_after": load_after,
+        "load_before": [load_before],
+        "load_after": [load_after],
     }
+
+
+def merge(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One implementation's rounds as one result: all timed runs, the highest peaks."""
+    failed = [r for r in rounds if "status" in r]
+    if failed:
+        return failed[0]
+    merged = dict(rounds[0])
+    runs = [rate for r in rounds for rate in r["updates_per_s_runs"]]
+    merged["updates_per_s_runs"] = runs
+    merged["seconds"] = [t for r in rounds for t in r["seconds"]]
+    merged["updates_per_s"] = float(np.median(runs))
+    merged["repeats"] = len(runs)
+    merged["rounds"] = len(rounds)
+    for key in ("peak_rss_mb", "peak_minus_arrays_mb", "input_mb", "ru_maxrss_mb"):
+        merged[key] = max(r[key] for r in rounds)
+    merged["rows_checked"] = sum(r["rows_checked"] for r in rounds)
+    merged["rows_bit_identical"] = sum(r["rows_bit_identical"] for r in rounds)
+    merged["load_before"] = [load for r in rounds for load in r["load_before"]]
+    merged["load_after"] = [load for r in rounds for load in r["load_after"]]
+    merged["wall_seconds"] = sum(r["wall_seconds"] for r in rounds)
+    return merged
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--updates", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed runs per implementation (default 6, or 3 for the slow peers)",
+    )
     parser.add_argument("--only", default=None, help="comma-separated: " + ",".join(BY_NAME))
     parser.add_argument("--json", default=None, help="write the results here")
     parser.add_argument("--seed", type=int, default=20_240_602)
     parser.add_argument("--py-prefix", type=int, default=PY_PREFIX)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="passes through all implementations, interleaved in time, that share the repeats",
+    )
     parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-verify", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     names = list(BY_NAME) if not args.only else [n.strip() for n in args.only.split(",")]
@@ -1122,7 +1162,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.in_process:
         if len(names) != 1:
             parser.error("--in-process runs exactly one implementation")
-        result = measure(BY_NAME[names[0]], args.updates, args.repeats or 5, args.seed, args.py_prefix)
+        result = measure(
+            BY_NAME[names[0]],
+            args.updates,
+            args.repeats or 5,
+            args.seed,
+            args.py_prefix,
+            verify=not args.no_verify,
+        )
         text = json.dumps(result, indent=2)
         if args.json:
             with open(args.json, "w") as handle:
@@ -1154,22 +1201,55 @@ def main(argv: list[str] | None = None) -> int:
         f"{stats['price_range'][0]:.1f}–{stats['price_range'][1]:.1f}\n",
         flush=True,
     )
-    results = []
+    # Round-robin: each round runs every implementation once, in its own subprocess, with a
+    # share of its repeats, so that a change in the machine's load (it is shared and noisy)
+    # falls on every implementation alike. Round 1 also checks every update's values.
+    rounds = max(1, args.rounds)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    missing: dict[str, dict[str, Any]] = {}
     for name in names:
-        print(f"running {name} ...", file=sys.stderr, flush=True)
-        result = run_child(name, args)
-        results.append(result)
-        status = (
-            f"{fmt_rate(result['updates_per_s'])}/s" if "updates_per_s" in result else result["status"]
-        )
-        print(f"  {name}: {status}", file=sys.stderr, flush=True)
+        impl = BY_NAME[name]
+        if not impl.available():
+            missing[name] = {
+                "name": name,
+                "label": impl.label,
+                "how": impl.how,
+                "status": "not installed",
+            }
+    for round_no in range(rounds):
+        # Each round starts one implementation further on, so none always runs first.
+        shift = round_no % len(names)
+        for name in names[shift:] + names[:shift]:
+            if name in missing:
+                continue
+            impl = BY_NAME[name]
+            total = args.repeats or (3 if impl.slow else 6)
+            share = total // rounds + (1 if round_no < total % rounds else 0)
+            if share == 0:
+                continue
+            print(f"round {round_no + 1}/{rounds}: {name} ...", file=sys.stderr, flush=True)
+            result = run_child(name, args, share, verify=round_no == 0)
+            runs[name].append(result)
+            status = (
+                f"{fmt_rate(result['updates_per_s'])}/s"
+                if "updates_per_s" in result
+                else result["status"]
+            )
+            print(f"  {status}", file=sys.stderr, flush=True)
+            if "status" in result:
+                missing[name] = result  # failed: reported as such, not run again
+    results = [missing[name] if name in missing else merge(runs[name]) for name in names]
     print(table(results))
     print()
     for line in targets(results):
         print(line)
     elapsed = (_dt.datetime.now(_dt.timezone.utc) - started).total_seconds()
-    load = ", ".join(f"{r['name']} {r['load_before']:.1f}→{r['load_after']:.1f}" for r in results if "load_before" in r)
-    print(f"\n1-minute load average before→after each implementation: {load}")
+    load = ", ".join(
+        f"{r['name']} " + " ".join(f"{a:.1f}→{b:.1f}" for a, b in zip(r["load_before"], r["load_after"]))
+        for r in results
+        if "load_before" in r
+    )
+    print(f"\n1-minute load average before→after each subprocess, by round: {load}")
     print(f"(total {elapsed:.0f} s)")
     if args.json:
         with open(args.json, "w") as handle:

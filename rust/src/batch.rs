@@ -35,6 +35,29 @@ impl Watch {
         2 + 2 * self.depths.len()
     }
 
+    /// Rewrites only `side`'s values in `out` (an update on one side leaves the other's as
+    /// they were, so they need not be summed again).
+    #[inline]
+    pub fn read_side(&self, book: &OrderBook, side: Side, out: &mut [f64]) {
+        let count = self.depths.len();
+        let (best, offset) = match side {
+            Side::Buy => (book.best_bid_price(), 0),
+            Side::Sell => (book.best_ask_price(), 1),
+        };
+        out[offset] = best.unwrap_or(f64::NAN);
+        let mut sizes = [0.0_f64; 8];
+        if count <= 8 {
+            book.top_sizes(side, &self.depths, &mut sizes[..count]);
+            for (i, size) in sizes[..count].iter().enumerate() {
+                out[2 + offset + 2 * i] = *size;
+            }
+        } else {
+            for (i, depth) in self.depths.iter().enumerate() {
+                out[2 + offset + 2 * i] = book.top_size(side, *depth);
+            }
+        }
+    }
+
     /// Writes `[best_bid, best_ask, bid_top[d0], ask_top[d0], bid_top[d1], ...]` into `out`.
     #[inline]
     pub fn read(&self, book: &OrderBook, out: &mut [f64]) {
@@ -85,25 +108,27 @@ pub fn apply_levels(
     let count = is_bid.len();
     let width = watch.width();
     let field = |index: usize| move || format!("updates[{index}]");
-    let mut ticks = Vec::with_capacity(count);
-    match prices {
+    // Ticks given are used as they are; float prices are converted once, up front.
+    let converted: Vec<i64>;
+    let ticks: &[i64] = match prices {
         BatchPrices::Prices(prices) => {
+            let mut ticks = Vec::with_capacity(count);
             for (index, price) in prices.iter().enumerate() {
                 ticks.push(book.grid().ticks_of_f64(*price, &field(index))?);
             }
+            converted = ticks;
+            &converted
         }
         BatchPrices::Ticks(given) => {
-            for (index, tick) in given.iter().enumerate() {
-                if *tick <= 0 {
-                    return Err(crate::CoreError::InvalidPrice {
-                        value: format!("{tick} ticks"),
-                        field: field(index)(),
-                    });
-                }
+            if let Some(index) = given.iter().position(|tick| *tick <= 0) {
+                return Err(crate::CoreError::InvalidPrice {
+                    value: format!("{} ticks", given[index]),
+                    field: field(index)(),
+                });
             }
-            ticks.extend_from_slice(given);
+            given
         }
-    }
+    };
     for (index, size) in sizes.iter().enumerate() {
         check_size(*size, &field(index))?;
     }
@@ -111,10 +136,14 @@ pub fn apply_levels(
         ticks.len() == count && sizes.len() == count && out.len() == count * width,
         "batch arrays must have one entry per update"
     );
+    let mut previous = vec![0.0; width];
+    watch.read(book, &mut previous);
     for (index, row) in out.chunks_exact_mut(width).enumerate() {
         let side = if is_bid[index] { Side::Buy } else { Side::Sell };
         book.set_level(side, ticks[index], sizes[index] + 0.0);
-        watch.read(book, row);
+        row.copy_from_slice(&previous);
+        watch.read_side(book, side, row);
+        previous.copy_from_slice(row);
     }
     Ok(())
 }

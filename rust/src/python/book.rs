@@ -1,6 +1,6 @@
 //! `OrderBook` for Python: the core book plus parsing of venue messages and a batch path.
 
-use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
+use numpy::{PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString, PyTuple};
@@ -303,6 +303,10 @@ pub struct PyOrderBook {
     strict: bool,
     bids_scratch: Vec<Level>,
     asks_scratch: Vec<Level>,
+    /// The last watched values and the book's update count when they were read: while nothing
+    /// else changed the book, one update only needs its own side read again.
+    watched: Vec<f64>,
+    watched_at: Option<u64>,
 }
 
 impl PyOrderBook {
@@ -316,6 +320,8 @@ impl PyOrderBook {
             strict,
             bids_scratch: Vec::with_capacity(64),
             asks_scratch: Vec::with_capacity(64),
+            watched: Vec::new(),
+            watched_at: None,
         })
     }
 
@@ -506,8 +512,20 @@ impl PyOrderBook {
         price: &Bound<'py, PyAny>,
         size: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        self.set_level(side, price, size)?;
-        self.watch_tuple(py)
+        let side = side_of(side)?;
+        let field = || "level".to_owned();
+        let ticks = ticks_of(self.book.grid(), price, &field)?;
+        let size = size_of(size, &field)?;
+        let current = self.watched_at == Some(self.book.update_count());
+        self.book.set_level(side, ticks, size);
+        if current {
+            self.watch.read_side(&self.book, side, &mut self.watched);
+        } else {
+            self.watched.resize(self.watch.width(), 0.0);
+            self.watch.read(&self.book, &mut self.watched);
+        }
+        self.watched_at = Some(self.book.update_count());
+        PyTuple::new(py, &self.watched)
     }
 
     /// ``(best_bid, best_ask, bid_size[d0], ask_size[d0], bid_size[d1], ...)`` for the
@@ -724,7 +742,10 @@ impl PyOrderBook {
         let tick_prices = prices.extract::<PyReadonlyArray1<'py, i64>>();
         let count = is_bid.len();
         let width = self.watch.width();
-        let mut out = vec![0.0; count * width];
+        // numpy allocates the result (large allocations get huge pages there) and Rust fills it.
+        let result = PyArray2::<f64>::zeros(py, [count, width], false);
+        let mut writable = result.readwrite();
+        let out = writable.as_slice_mut()?;
         let book = &mut self.book;
         let watch = &self.watch;
         match (&float_prices, &tick_prices) {
@@ -738,7 +759,7 @@ impl PyOrderBook {
                         BatchPrices::Prices(float_prices),
                         sizes,
                         watch,
-                        &mut out,
+                        out,
                     )
                 })?;
             }
@@ -752,7 +773,7 @@ impl PyOrderBook {
                         BatchPrices::Ticks(tick_prices),
                         sizes,
                         watch,
-                        &mut out,
+                        out,
                     )
                 })?;
             }
@@ -762,7 +783,8 @@ impl PyOrderBook {
                 ))
             }
         }
-        PyArray1::from_vec(py, out).reshape([count, width])
+        drop(writable);
+        Ok(result)
     }
 
     // ---- reads ----------------------------------------------------------------------------

@@ -63,15 +63,16 @@ impl PySide {
 /// Reads a side argument.
 #[inline]
 pub fn side_of(value: &Bound<'_, PyAny>) -> PyResult<Side> {
-    if let Ok(side) = value.cast::<PySide>() {
-        return Ok((*side.get()).into());
-    }
+    // Bools first: the check is a pointer comparison, and the per-update fast paths use them.
     if let Ok(flag) = value.cast::<PyBool>() {
         return Ok(if flag.is_true() {
             Side::Buy
         } else {
             Side::Sell
         });
+    }
+    if let Ok(side) = value.cast::<PySide>() {
+        return Ok((*side.get()).into());
     }
     if let Ok(text) = value.cast::<PyString>() {
         let text = text.to_str()?;
