@@ -307,6 +307,9 @@ pub struct PyOrderBook {
     /// else changed the book, one update only needs its own side read again.
     watched: Vec<f64>,
     watched_at: Option<u64>,
+    /// The Python floats of `watched`, reused while their value is unchanged (most updates
+    /// change one or two of the values; making floats is most of a per-update call's cost).
+    watched_objects: Vec<Py<PyFloat>>,
 }
 
 impl PyOrderBook {
@@ -322,6 +325,7 @@ impl PyOrderBook {
             asks_scratch: Vec::with_capacity(64),
             watched: Vec::new(),
             watched_at: None,
+            watched_objects: Vec::new(),
         })
     }
 
@@ -516,16 +520,45 @@ impl PyOrderBook {
         let field = || "level".to_owned();
         let ticks = ticks_of(self.book.grid(), price, &field)?;
         let size = size_of(size, &field)?;
-        let current = self.watched_at == Some(self.book.update_count());
+        let current = self.watched_at == Some(self.book.update_count())
+            && self.watched_objects.len() == self.watch.width();
         self.book.set_level(side, ticks, size);
         if current {
-            self.watch.read_side(&self.book, side, &mut self.watched);
+            let mut values = [0.0_f64; 2 + 2 * 8];
+            let width = self.watched.len();
+            if width <= values.len() {
+                values[..width].copy_from_slice(&self.watched);
+                self.watch.read_side(&self.book, side, &mut values[..width]);
+                for (slot, (old, new)) in self.watched.iter_mut().zip(&values[..width]).enumerate()
+                {
+                    // Bitwise, so that NaN (an empty side) stays NaN without a new object.
+                    if old.to_bits() != new.to_bits() {
+                        *old = *new;
+                        self.watched_objects[slot] = PyFloat::new(py, *new).unbind();
+                    }
+                }
+            } else {
+                self.watch.read_side(&self.book, side, &mut self.watched);
+                self.watched_objects = self
+                    .watched
+                    .iter()
+                    .map(|v| PyFloat::new(py, *v).unbind())
+                    .collect();
+            }
         } else {
             self.watched.resize(self.watch.width(), 0.0);
             self.watch.read(&self.book, &mut self.watched);
+            self.watched_objects = self
+                .watched
+                .iter()
+                .map(|v| PyFloat::new(py, *v).unbind())
+                .collect();
         }
         self.watched_at = Some(self.book.update_count());
-        PyTuple::new(py, &self.watched)
+        PyTuple::new(
+            py,
+            self.watched_objects.iter().map(|object| object.bind(py)),
+        )
     }
 
     /// ``(best_bid, best_ask, bid_size[d0], ask_size[d0], bid_size[d1], ...)`` for the
