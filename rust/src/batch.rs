@@ -202,11 +202,14 @@ pub fn feature_column_names(depths: &[usize]) -> Vec<String> {
     names
 }
 
-/// Writes one row into column-major `out` (`rows` entries per column).
-fn feature_row(features: &crate::features::Features, out: &mut [f64], rows: usize, row: usize) {
+/// Rows of features buffered before they are copied into their columns.
+const FEATURE_BLOCK_ROWS: usize = 256;
+
+/// Writes one row, row-major, into `row`.
+fn feature_row(features: &crate::features::Features, row: &mut [f64]) {
     let mut column = 0;
     let mut put = |value: f64| {
-        out[column * rows + row] = value;
+        row[column] = value;
         column += 1;
     };
     let head = [
@@ -296,8 +299,20 @@ pub fn run_features(
     let rows = message_ends.map_or(count, |ends| ends.iter().filter(|end| **end).count());
     out.clear();
     out.resize(rows * width, 0.0);
+    // Rows go to a small row-major block that is copied column by column when full: writing
+    // each row straight into 20-odd columns megabytes apart thrashes the cache and the TLB.
+    let mut block = vec![0.0; FEATURE_BLOCK_ROWS * width];
+    let mut in_block = 0;
+    let mut flushed = 0;
+    let flush = |block: &[f64], in_block: usize, flushed: usize, out: &mut [f64]| {
+        for column in 0..width {
+            let target = &mut out[column * rows + flushed..column * rows + flushed + in_block];
+            for (r, slot) in target.iter_mut().enumerate() {
+                *slot = block[r * width + column];
+            }
+        }
+    };
     let mut next_trade = 0;
-    let mut row = 0;
     for index in 0..count {
         let side = if is_bid[index] { Side::Buy } else { Side::Sell };
         book.set_level(side, ticks[index], sizes[index] + 0.0);
@@ -322,8 +337,17 @@ pub fn run_features(
             }
         }
         engine.update(book, Some(tape), now);
-        feature_row(engine.features(), out, rows, row);
-        row += 1;
+        feature_row(
+            engine.features(),
+            &mut block[in_block * width..(in_block + 1) * width],
+        );
+        in_block += 1;
+        if in_block == FEATURE_BLOCK_ROWS {
+            flush(&block, in_block, flushed, out);
+            flushed += in_block;
+            in_block = 0;
+        }
     }
+    flush(&block, in_block, flushed, out);
     Ok(rows)
 }
