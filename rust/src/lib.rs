@@ -14,6 +14,7 @@ pub mod risk;
 pub mod side;
 pub mod state;
 pub mod trades;
+pub mod venues;
 
 #[cfg(feature = "python")]
 mod python;

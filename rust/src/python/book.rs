@@ -674,6 +674,38 @@ impl PyOrderBook {
         )
     }
 
+    /// Applies a Binance ``depthUpdate`` given as its raw websocket text (``str`` or ``bytes``;
+    /// bare or in the combined-stream envelope), parsed in Rust: the live loop's fast path.
+    #[pyo3(signature = (message, *, receive_time_ns = None))]
+    fn apply_binance_json(
+        &mut self,
+        message: &Bound<'_, PyAny>,
+        receive_time_ns: Option<i64>,
+    ) -> PyResult<PyUpdateOutcome> {
+        let string = message.cast::<PyString>().ok();
+        let bytes = message.cast::<pyo3::types::PyBytes>().ok();
+        let text: &str = match (&string, &bytes) {
+            (Some(string), _) => string.to_str()?,
+            (None, Some(bytes)) => std::str::from_utf8(bytes.as_bytes()).map_err(|_| {
+                super::error::MalformedMessageError::new_err(
+                    "depthUpdate: the message is not UTF-8",
+                )
+            })?,
+            _ => return Err(PyTypeError::new_err("message must be str or bytes")),
+        };
+        let mut bids = std::mem::take(&mut self.bids_scratch);
+        let mut asks = std::mem::take(&mut self.asks_scratch);
+        let result = crate::venues::binance::apply_depth_json(
+            &mut self.book,
+            text,
+            receive_time_ns,
+            &mut bids,
+            &mut asks,
+        );
+        self.give_back(bids, asks);
+        self.outcome(result?)
+    }
+
     /// Applies a parsed Binance REST depth snapshot (``lastUpdateId``, ``bids``, ``asks``).
     #[pyo3(signature = (snapshot, *, receive_time_ns = None))]
     fn apply_binance_snapshot(
