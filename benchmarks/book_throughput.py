@@ -45,10 +45,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from itertools import islice
-from typing import Any, Callable
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -90,7 +91,7 @@ class Stream:
     def __len__(self) -> int:
         return len(self.is_bid)
 
-    def prefix(self, n: int) -> "Stream":
+    def prefix(self, n: int) -> Stream:
         return Stream(
             self.is_bid[:n],
             self.ticks[:n],
@@ -133,9 +134,7 @@ def make_stream(n: int, seed: int) -> Stream:
     mid_before = MID0_TICKS + np.concatenate(([0], np.cumsum(moves)[:-1]))
     is_bid = rng.random(n) < 0.5
     near = rng.random(n) < NEAR_SHARE
-    distance = np.where(
-        near, rng.integers(1, NEAR_TICKS + 1, n), rng.integers(NEAR_TICKS + 1, LEVELS + 1, n)
-    )
+    distance = np.where(near, rng.integers(1, NEAR_TICKS + 1, n), rng.integers(NEAR_TICKS + 1, LEVELS + 1, n))
     ticks = np.where(is_bid, mid_before - distance + 1, mid_before + distance)
     lots = rng.integers(1, MAX_LOTS + 1, n)
     lots[rng.random(n) < DELETE_SHARE] = 0
@@ -164,9 +163,7 @@ def stream_stats(stream: Stream) -> dict[str, Any]:
     asks = set(stream.snap_ask_ticks.tolist())
     deletes = hits = 0
     min_levels = [len(bids), len(asks)]
-    for is_bid, ticks, size in zip(
-        stream.is_bid.tolist(), stream.ticks.tolist(), stream.size.tolist()
-    ):
+    for is_bid, ticks, size in zip(stream.is_bid.tolist(), stream.ticks.tolist(), stream.size.tolist()):
         side = bids if is_bid else asks
         if size == 0.0:
             deletes += 1
@@ -319,10 +316,7 @@ class OursBatchTicks(OursBatch):
 class PySortedDict(Impl):
     name = "sortedcontainers"
     label = "pure Python, sortedcontainers.SortedDict"
-    how = (
-        "two SortedDicts; `d[p] = s` / `d.pop(p, None)`; top levels by `islice` over the keys "
-        "from the best end"
-    )
+    how = "two SortedDicts; `d[p] = s` / `d.pop(p, None)`; top levels by `islice` over the keys from the best end"
     module = "sortedcontainers"
     packages = ("sortedcontainers",)
     slow = True
@@ -603,7 +597,7 @@ class HftBacktest(Impl):
     extra_modules = ("numba",)
     packages = ("hftbacktest", "numba")
 
-    _drives: dict[str, Callable[..., int]] = {}
+    _drives: ClassVar[dict[str, Callable[..., int]]] = {}  # compiled numba drivers, shared
 
     def prepare(self, stream: Stream) -> Any:
         from hftbacktest import BUY_EVENT, DEPTH_EVENT, LOCAL_EVENT, SELL_EVENT
@@ -874,9 +868,7 @@ def check(name: str, got: np.ndarray, want: np.ndarray) -> dict[str, Any]:
     return {"rows_checked": len(got), "rows_bit_identical": exact}
 
 
-def measure(
-    impl: Impl, n: int, repeats: int, seed: int, py_prefix: int, verify: bool = True
-) -> dict[str, Any]:
+def measure(impl: Impl, n: int, repeats: int, seed: int, py_prefix: int, verify: bool = True) -> dict[str, Any]:
     impl.load()
     full = make_stream(n, seed)
     used = min(n, py_prefix) if impl.python_prefix else n
@@ -967,20 +959,22 @@ def machine() -> dict[str, Any]:
     try:
         commit = subprocess.run(
             ["git", "-C", repo, "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "-C", repo, "status", "--porcelain", "--", "rust", "python"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         commit += " (rust/ or python/ modified)" if dirty else ""
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
     core = importlib.util.find_spec("marketmaker._core")
     built = (
-        _dt.datetime.fromtimestamp(os.path.getmtime(core.origin), _dt.timezone.utc).strftime(
-            "%Y-%m-%d %H:%M UTC"
-        )
+        _dt.datetime.fromtimestamp(os.path.getmtime(core.origin), _dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         if core and core.origin
         else "unknown"
     )
@@ -1022,9 +1016,7 @@ def fmt_ratio(ratio: float) -> str:
 
 def table(results: list[dict[str, Any]]) -> str:
     ours = next((r for r in results if r["name"] == "ours" and "updates_per_s" in r), None)
-    batch = next(
-        (r for r in results if r["name"] == "ours_batch_ticks" and "updates_per_s" in r), None
-    )
+    batch = next((r for r in results if r["name"] == "ours_batch_ticks" and "updates_per_s" in r), None)
     lines = [
         "| implementation | updates/s (median) | runs min–max | vs ours per update "
         "| vs ours batch (ticks) | peak RSS − stream arrays | of which input | total peak RSS "
@@ -1036,11 +1028,7 @@ def table(results: list[dict[str, Any]]) -> str:
             lines.append(f"| {r['label']} | {r['status']} | | | | | | | |")
             continue
         runs = r["updates_per_s_runs"]
-        prefix = (
-            f" ({r['updates_timed'] // 1000}k-update prefix)"
-            if r["updates_timed"] < r["updates_total"]
-            else ""
-        )
+        prefix = f" ({r['updates_timed'] // 1000}k-update prefix)" if r["updates_timed"] < r["updates_total"] else ""
         vs_ours = fmt_ratio(r["updates_per_s"] / ours["updates_per_s"]) if ours else "–"
         vs_batch = fmt_ratio(r["updates_per_s"] / batch["updates_per_s"]) if batch else "–"
         lines.append(
@@ -1060,9 +1048,7 @@ def targets(results: list[dict[str, Any]]) -> list[str]:
         if name in found:
             rate = found[name]["updates_per_s"]
             verdict = "met" if rate >= goal else f"MISSED by {100 * (1 - rate / goal):.0f}%"
-            lines.append(
-                f"- {found[name]['label']}: {fmt_rate(rate)}/s against {fmt_rate(goal)}/s: {verdict}"
-            )
+            lines.append(f"- {found[name]['label']}: {fmt_rate(rate)}/s against {fmt_rate(goal)}/s: {verdict}")
     return lines
 
 
@@ -1230,11 +1216,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"round {round_no + 1}/{rounds}: {name} ...", file=sys.stderr, flush=True)
             result = run_child(name, args, share, verify=round_no == 0)
             runs[name].append(result)
-            status = (
-                f"{fmt_rate(result['updates_per_s'])}/s"
-                if "updates_per_s" in result
-                else result["status"]
-            )
+            status = f"{fmt_rate(result['updates_per_s'])}/s" if "updates_per_s" in result else result["status"]
             print(f"  {status}", file=sys.stderr, flush=True)
             if "status" in result:
                 missing[name] = result  # failed: reported as such, not run again

@@ -31,11 +31,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from book_throughput import make_stream, to_price  # noqa: E402
-
-import marketmaker  # noqa: E402
-from marketmaker import FeatureEngine, OrderBook, TradeTape  # noqa: E402
-from marketmaker.recordings import read_binance_capture  # noqa: E402
+import marketmaker
+from book_throughput import make_stream, to_price
+from marketmaker import FeatureEngine, OrderBook, TradeTape
+from marketmaker.recordings import read_binance_capture
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance-usdm" / "btcusdt_20240808.gz"
 
@@ -205,7 +204,14 @@ def main() -> int:
     machine = {
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
-        "cpu": next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?")
+        "cpu": next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "?",
+        )
         if Path("/proc/cpuinfo").exists()
         else platform.processor(),
         "marketmaker": marketmaker.__version__,

@@ -29,10 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from features_throughput import DATA, fresh_book, recorded_messages  # noqa: E402
-
-import marketmaker  # noqa: E402
-from marketmaker import Account, FeatureEngine, OrderPlanner, QuoteGenerator, TradeTape  # noqa: E402
+import marketmaker
+from features_throughput import DATA, fresh_book, recorded_messages
+from marketmaker import Account, FeatureEngine, OrderPlanner, QuoteGenerator, TradeTape
 
 
 def ladder() -> QuoteGenerator:
@@ -98,7 +97,11 @@ def quote_and_plan(recording: tuple, repeats: int) -> dict:
 def whole_tick(recording: tuple, repeats: int, raw: bool = False) -> dict:
     """With ``raw``, each depth message is handed over as its websocket text
     (``apply_binance_json``, parsed in Rust) instead of a parsed dict."""
-    texts = {id(data): json.dumps(data, separators=(",", ":")) for kind, data in recording[2] if kind == "depth"} if raw else {}
+    texts = (
+        {id(data): json.dumps(data, separators=(",", ":")) for kind, data in recording[2] if kind == "depth"}
+        if raw
+        else {}
+    )
     durations: list[int] = []
     for _ in range(repeats):
         book = fresh_book(recording)
@@ -163,7 +166,11 @@ def main() -> int:
         f"p99 {tick_raw['p99_ns'] / 1000:.2f} µs  (target < 5 µs median)"
     )
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine, "quote_and_plan": qp, "whole_tick": tick, "whole_tick_raw": tick_raw}, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {"machine": machine, "quote_and_plan": qp, "whole_tick": tick, "whole_tick_raw": tick_raw}, indent=2
+            )
+        )
     return 0
 
 

@@ -29,15 +29,36 @@ def main() -> None:
 
     models = {
         "avellaneda_stoikov": QuoteGenerator(
-            "avellaneda_stoikov", tick_size=0.01, lot_size=1, gamma=GAMMA, kappa=KAPPA, horizon=T, rolling=False,
-            order_size=1, max_inventory=50,
+            "avellaneda_stoikov",
+            tick_size=0.01,
+            lot_size=1,
+            gamma=GAMMA,
+            kappa=KAPPA,
+            horizon=T,
+            rolling=False,
+            order_size=1,
+            max_inventory=50,
         ),
         "glft": QuoteGenerator(
-            "glft", tick_size=0.01, lot_size=1, gamma=GAMMA, kappa=KAPPA, arrival_rate=A, order_size=1, max_inventory=50,
+            "glft",
+            tick_size=0.01,
+            lot_size=1,
+            gamma=GAMMA,
+            kappa=KAPPA,
+            arrival_rate=A,
+            order_size=1,
+            max_inventory=50,
         ),
         "ladder": QuoteGenerator(
-            "ladder", tick_size=0.01, lot_size=1, bps=70, orders_per_side=3, final_order_distance=3,
-            leverage=1, size_fraction=0.06, inventory_limit=0.5,
+            "ladder",
+            tick_size=0.01,
+            lot_size=1,
+            bps=70,
+            orders_per_side=3,
+            final_order_distance=3,
+            leverage=1,
+            size_fraction=0.06,
+            inventory_limit=0.5,
         ),
     }
     inventory = {name: 0.0 for name in models}
@@ -49,7 +70,9 @@ def main() -> None:
         time_left = T - step * DT
         row = []
         for name, generator in models.items():
-            quotes = generator.quote(mid, inventory=inventory[name], volatility=SIGMA, time_left=time_left, balance=10_000)
+            quotes = generator.quote(
+                mid, inventory=inventory[name], volatility=SIGMA, time_left=time_left, balance=10_000
+            )
             bid = quotes.bids[0][0] if quotes.bids else math.nan
             ask = quotes.asks[0][0] if quotes.asks else math.nan
             if quotes.bids and rng.random() < A * math.exp(-KAPPA * (mid - bid)) * DT:

@@ -21,9 +21,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # pyproject turns warnings into errors. When a Hypothesis test fails, Hypothesis's pytest
     # plugin imports libcst (if installed) to suggest a patch, and libcst trips a deprecation
     # warning in mypy_extensions: that would turn a readable test failure into an INTERNALERROR.
-    config.addinivalue_line(
-        "filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning"
-    )
+    config.addinivalue_line("filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
 
 
 @pytest.fixture(scope="session")

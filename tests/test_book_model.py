@@ -23,7 +23,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
-
 from marketmaker import BookStatus, OrderBook, Side, UpdateOutcome
 from marketmaker.errors import (
     InvalidPriceError,
@@ -324,7 +323,7 @@ def _size(number: int) -> tuple[float, Any]:
     return value, value
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def levels(grid: Grid, is_bid: bool, allow_zero: bool = True) -> st.SearchStrategy[Level]:
     """Levels on ``grid``'s side: 41 neighbouring ticks, so that levels are often re-set; the
     wire form of the price (text, zero-padded text or float) varies with the draw."""
@@ -345,7 +344,7 @@ def levels(grid: Grid, is_bid: bool, allow_zero: bool = True) -> st.SearchStrate
     return st.builds(make, st.integers(0, 40), st.integers(-1_200 if allow_zero else 1, 5_000))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def level_lists(grid: Grid, is_bid: bool, max_size: int) -> st.SearchStrategy[list[Level]]:
     return st.lists(levels(grid, is_bid), max_size=max_size)
 
@@ -368,9 +367,7 @@ watch_depth_lists = st.lists(st.integers(1, 30), min_size=1, max_size=10)
 
 @STREAM_PROPERTY
 @given(data=st.data(), grid=grids(), watch_depths=watch_depth_lists)
-def test_random_operations_match_the_model(
-    data: st.DataObject, grid: Grid, watch_depths: list[int]
-) -> None:
+def test_random_operations_match_the_model(data: st.DataObject, grid: Grid, watch_depths: list[int]) -> None:
     book = OrderBook("TESTUSDT", grid.tick, watch_depths=watch_depths)
     model = ModelBook(grid.tick)
     assert book.watch_depths == sorted(set(watch_depths))
@@ -400,9 +397,7 @@ def test_random_operations_match_the_model(
             note(f"apply_levels({wire_bids!r}, {wire_asks!r})")
             model.apply(bids, asks)
             model.stamp(exchange_time, receive_time)
-            book.apply_levels(
-                wire_bids, wire_asks, exchange_time_ns=exchange_time, receive_time_ns=receive_time
-            )
+            book.apply_levels(wire_bids, wire_asks, exchange_time_ns=exchange_time, receive_time_ns=receive_time)
             entries = len(bids) + len(asks)
         else:
             bids, asks = message(data.draw, grid, 25)
@@ -566,9 +561,7 @@ def test_an_invalid_level_anywhere_raises_and_changes_nothing(
 
 @PROPERTY
 @given(data=st.data(), grid=grids(), kind=st.sampled_from(INVALID_KINDS[:19]))
-def test_an_invalid_single_level_raises_and_changes_nothing(
-    data: st.DataObject, grid: Grid, kind: str
-) -> None:
+def test_an_invalid_single_level_raises_and_changes_nothing(data: st.DataObject, grid: Grid, kind: str) -> None:
     book = OrderBook("TESTUSDT", grid.tick)
     model = ModelBook(grid.tick)
     bids, asks = message(data.draw, grid, 10)
@@ -665,9 +658,7 @@ class Diff:
     def send(self, book: OrderBook, draw: Draw) -> UpdateOutcome:
         bids, asks = wire(self.bids, draw), wire(self.asks, draw)
         if draw(st.booleans()):
-            return book.apply_binance_diff(
-                self.first, self.last, self.prev, bids, asks, exchange_time_ns=self.time_ns
-            )
+            return book.apply_binance_diff(self.first, self.last, self.prev, bids, asks, exchange_time_ns=self.time_ns)
         event = {
             "e": "depthUpdate",
             "E": self.time_ns // 1_000_000,
@@ -987,7 +978,7 @@ def test_bybit_restart_with_u_1_replaces_the_book() -> None:
 # ---- the batch path ---------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def batch_updates(grid: Grid) -> st.SearchStrategy[list[tuple[bool, Level]]]:
     """Up to 60 single-level updates, ``(is_bid, level)``."""
     bid = levels(grid, True).map(lambda level: (True, level))
@@ -1003,9 +994,7 @@ def ticks_of(grid: Grid, price: Fraction) -> int:
 
 @PROPERTY
 @given(data=st.data(), grid=grids(), watch_depths=watch_depth_lists)
-def test_batch_equals_per_update_set_level_and_watch(
-    data: st.DataObject, grid: Grid, watch_depths: list[int]
-) -> None:
+def test_batch_equals_per_update_set_level_and_watch(data: st.DataObject, grid: Grid, watch_depths: list[int]) -> None:
     start_bids, start_asks = message(data.draw, grid, 10)
     books = [OrderBook("TESTUSDT", grid.tick, watch_depths=watch_depths) for _ in range(3)]
     for book in books:
@@ -1102,7 +1091,9 @@ def test_batch_shape_errors_apply_nothing() -> None:
         book.apply_levels_batch(np.array([True, False]), np.array([100.0, 100.1]), np.array([1.0]))
     with pytest.raises(TypeError):
         book.apply_levels_batch(
-            np.array([True]), np.array([100.0], dtype=np.float32), np.array([1.0])  # type: ignore[arg-type]
+            np.array([True]),
+            np.array([100.0], dtype=np.float32),
+            np.array([1.0]),  # type: ignore[arg-type]
         )
     assert snapshot_of(book) == before
     empty = book.apply_levels_batch(

@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import marketmaker
 import numpy as np
 import pytest
-
-import marketmaker
-from features_reference import DictBook, TickInput, reference_features, skew as reference_skew
+from features_reference import DictBook, TickInput, reference_features
+from features_reference import skew as reference_skew
 from marketmaker import FeatureEngine, OrderBook, Side, TradeTape
 from marketmaker.errors import InvalidParameterError, MarketMakerError
 from marketmaker.recordings import binance_feature_stream
@@ -455,9 +455,7 @@ def test_ready_after_tick_window_ticks() -> None:
     for tick in range(1, 7):
         engine.update(mid_book(100.0), time_ns=tick)
         states.append((engine.ready, engine.features.ready, engine.tick_count))
-    assert states == [(False, False, 1), (False, False, 2), (False, False, 3)] + [
-        (True, True, n) for n in (4, 5, 6)
-    ]
+    assert states == [(False, False, 1), (False, False, 2), (False, False, 3)] + [(True, True, n) for n in (4, 5, 6)]
 
 
 def test_features_snapshot_is_frozen_and_named() -> None:
@@ -569,9 +567,7 @@ class PredictionRun:
     hit_rates: list[float]
 
 
-def run_imbalance_driven_stream(
-    engine: FeatureEngine, times_ns: Sequence[int], seed: int = 7
-) -> PredictionRun:
+def run_imbalance_driven_stream(engine: FeatureEngine, times_ns: Sequence[int], seed: int = 7) -> PredictionRun:
     """One tick per time: the touch is 9 against 1 on a random side, and the next tick's mid
     moves one tick (0.01) towards the larger side — the next move is sign(imbalance)."""
     rng = random.Random(seed)
@@ -709,13 +705,15 @@ INVALID_PARAMETERS = [
     (dict(dead_band=1.0), "dead_band"),
     (dict(dead_band=-0.01), "dead_band"),
     (dict(dead_band=NAN), "dead_band"),
-    (dict(weights={"bogus": 0.1}), "weights has no signal \"bogus\""),
+    (dict(weights={"bogus": 0.1}), 'weights has no signal "bogus"'),
     (dict(weights={"voi": NAN}), "weights.voi"),
     (dict(weights={"prediction": math.inf}), "weights.prediction"),
 ]
 
 
-@pytest.mark.parametrize(("kwargs", "named"), INVALID_PARAMETERS, ids=[repr(kwargs) for kwargs, _ in INVALID_PARAMETERS])
+@pytest.mark.parametrize(
+    ("kwargs", "named"), INVALID_PARAMETERS, ids=[repr(kwargs) for kwargs, _ in INVALID_PARAMETERS]
+)
 def test_invalid_parameters_are_rejected(kwargs: dict[str, Any], named: str) -> None:
     with pytest.raises(InvalidParameterError) as raised:
         FeatureEngine(**kwargs)
@@ -815,7 +813,9 @@ def capture(request: pytest.FixtureRequest) -> CaptureRun:
         pytest.skip(f"recorded market data not found at {path} (../shared/data is absent in a fresh clone)")
     stream = binance_feature_stream(path, tick_size)
     book = OrderBook("CAPTURE", tick_size)
-    book.apply_levels(bids=[list(level) for level in stream.snapshot_bids], asks=[list(level) for level in stream.snapshot_asks])
+    book.apply_levels(
+        bids=[list(level) for level in stream.snapshot_bids], asks=[list(level) for level in stream.snapshot_asks]
+    )
     model = DictBook(float(tick_size))
     for is_bid, levels in ((True, stream.snapshot_bids), (False, stream.snapshot_asks)):
         for price, size in levels:
@@ -883,9 +883,7 @@ def run_batch(capture: CaptureRun, engine: FeatureEngine) -> dict[str, np.ndarra
     )
 
 
-def compare(
-    name: str, actual: np.ndarray, expected: np.ndarray, scale: np.ndarray | None = None
-) -> str | None:
+def compare(name: str, actual: np.ndarray, expected: np.ndarray, scale: np.ndarray | None = None) -> str | None:
     """None when |actual − expected| ≤ 1e-9 × scale everywhere (scale |expected| by default),
     else a description of the worst row."""
     scale = np.abs(expected) if scale is None else scale
@@ -901,7 +899,9 @@ def compare(
     )
 
 
-def reference_mismatches(columns: dict[str, np.ndarray], ref: dict[str, list[float]], depths: Sequence[int]) -> list[str]:
+def reference_mismatches(
+    columns: dict[str, np.ndarray], ref: dict[str, list[float]], depths: Sequence[int]
+) -> list[str]:
     """Every feature the reference computes against the engine's columns, with the tolerances
     explained in the module docstring."""
     r = {name: np.asarray(values, dtype=np.float64) for name, values in ref.items()}
@@ -940,7 +940,9 @@ def reference_mismatches(columns: dict[str, np.ndarray], ref: dict[str, list[flo
     # residue of 1e-16 into 1e-8). Σ(r − r̄)² is near zero when the mid hardly moved over the
     # window, so its scale is the Σr² form over the returns a rolling sum (re-summed once per
     # window length, docs/features.md) can still carry the rounding of: the last 2 windows.
-    problem = compare("volatility²", c["volatility"] ** 2, r["volatility"] ** 2, np.maximum(r["volatility"] ** 2, r["var_scale"]))
+    problem = compare(
+        "volatility²", c["volatility"] ** 2, r["volatility"] ** 2, np.maximum(r["volatility"] ** 2, r["var_scale"])
+    )
     if problem:
         problems.append(problem)
     count_mismatch = np.flatnonzero(c["trade_count"] != r["trade_count"])
@@ -1025,13 +1027,22 @@ def marketmaker_signals(row: dict[str, Any], depths: Sequence[int]) -> dict[str,
 
 @pytest.mark.data
 def test_recorded_skew_with_other_weights_follows_the_formula(capture: CaptureRun) -> None:
-    weights = {"imbalance": 0.9, "deep_imbalance": -0.4, "trade_imbalance": 0.8, "voi": 0.7, "deep_ofi": 0.6, "prediction": 0.5}
+    weights = {
+        "imbalance": 0.9,
+        "deep_imbalance": -0.4,
+        "trade_imbalance": 0.8,
+        "voi": 0.7,
+        "deep_ofi": 0.6,
+        "prediction": 0.5,
+    }
     band, scale = 0.35, 0.25
     columns = run_batch(capture, FeatureEngine(weights=weights, dead_band=band, prediction_scale_bps=scale))
     skews = columns["skew"]
     for index, value in enumerate(skews.tolist()):
         row = {name: column[index] for name, column in columns.items()}
-        expected = reference_skew(**marketmaker_signals(row, (5, 50)), weights=weights, band=band, prediction_scale_bps=scale)
+        expected = reference_skew(
+            **marketmaker_signals(row, (5, 50)), weights=weights, band=band, prediction_scale_bps=scale
+        )
         assert value == pytest.approx(expected, abs=1e-12), index
     # The weights sum to more than 1: the clip is exercised, and so is the dead band.
     assert (np.abs(skews) == 1.0).any()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from marketmaker import OrderBook, SharedState, Side
 from marketmaker.errors import InvalidParameterError, InvalidPriceError, InvalidSizeError
 

@@ -35,7 +35,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-
 from marketmaker import (
     Account,
     FeatureEngine,
@@ -135,8 +134,9 @@ def as_expected(mid: float, q: float, sigma: float, gamma: float, kappa: float, 
 
 
 def avellaneda_stoikov(**params: Any) -> QuoteGenerator:
-    base: dict[str, Any] = dict(gamma=GAMMA, kappa=KAPPA, horizon=T, rolling=False, order_size=1.0,
-                                orders_per_side=1, max_inventory=10.0)
+    base: dict[str, Any] = dict(
+        gamma=GAMMA, kappa=KAPPA, horizon=T, rolling=False, order_size=1.0, orders_per_side=1, max_inventory=10.0
+    )
     base.update(params)
     return QuoteGenerator("avellaneda_stoikov", tick_size="0.01", lot_size="1", **base)
 
@@ -219,8 +219,16 @@ GLFT_CASES = [
 
 @pytest.mark.parametrize(("gamma", "kappa", "arrival", "sigma"), GLFT_CASES)
 def test_glft_matches_the_closed_form(gamma: float, kappa: float, arrival: float, sigma: float) -> None:
-    generator = QuoteGenerator("glft", tick_size="0.01", lot_size="1", gamma=gamma, kappa=kappa,
-                               arrival_rate=arrival, order_size=1, max_inventory=10)
+    generator = QuoteGenerator(
+        "glft",
+        tick_size="0.01",
+        lot_size="1",
+        gamma=gamma,
+        kappa=kappa,
+        arrival_rate=arrival,
+        order_size=1,
+        max_inventory=10,
+    )
     half, skew = glft_expected(gamma, kappa, arrival, sigma)
     for q in (-6, -3, -1, -0.5, 0, 0.5, 1, 2, 4, 9.5):
         quotes = generator.quote(S0, inventory=q, volatility=sigma)
@@ -237,8 +245,9 @@ def test_glft_paper_parameters_by_hand() -> None:
     # c1 = 10·ln(1 + 1/15) = 0.645385; (1 + 1/15)^16 = 2.808..., c2 = sqrt(0.1/420 · 2.808) = 0.025858;
     # half = 0.645385 + 2·0.025858/2 = 0.671243, skew = 0.051716; q = 2:
     # bid = 100 − (0.671243 + 0.103432) = 99.225325 → 99.22; ask = 100 + 0.567811 → 100.57.
-    quotes = QuoteGenerator("glft", tick_size="0.01", lot_size="1", gamma=0.1, kappa=1.5, arrival_rate=140,
-                            max_inventory=10).quote(100.0, inventory=2, volatility=2.0)
+    quotes = QuoteGenerator(
+        "glft", tick_size="0.01", lot_size="1", gamma=0.1, kappa=1.5, arrival_rate=140, max_inventory=10
+    ).quote(100.0, inventory=2, volatility=2.0)
     assert abs(quotes.half_spread - 0.671243) < 1e-6
     assert quotes.bids == ((99.22, 1.0),)
     assert quotes.asks == ((100.57, 1.0),)
@@ -246,8 +255,9 @@ def test_glft_paper_parameters_by_hand() -> None:
 
 @pytest.mark.parametrize("model", ["avellaneda_stoikov", "glft"])
 def test_inventory_bound_stops_the_side_that_would_breach_it(model: str) -> None:
-    generator = QuoteGenerator(model, tick_size="0.01", lot_size="1", max_inventory=3, orders_per_side=2,
-                               level_spacing_bps=5)
+    generator = QuoteGenerator(
+        model, tick_size="0.01", lot_size="1", max_inventory=3, orders_per_side=2, level_spacing_bps=5
+    )
     kwargs: dict[str, Any] = dict(volatility=0.5, time_left=0.5)
     for q, has_bids, has_asks in [
         (0, True, True),
@@ -277,8 +287,9 @@ def ladder(lot: str = "0.01", **params: Any) -> QuoteGenerator:
 def test_ladder_geometric_spacing_and_budget_split() -> None:
     # h = 100 × 10 / 10⁴ = 0.1; r = 8^(1/3) = 2: levels at 0.1, 0.2, 0.4, 0.8 from the centre 100.
     # Size per level = 10 000 × 3 × 0.2 / 100 / 4 = 15.
-    quotes = ladder(lot="0.001", bps=10, orders_per_side=4, final_order_distance=8, leverage=3,
-                    size_fraction=0.2).quote(100.0, balance=10_000)
+    quotes = ladder(
+        lot="0.001", bps=10, orders_per_side=4, final_order_distance=8, leverage=3, size_fraction=0.2
+    ).quote(100.0, balance=10_000)
     assert quotes.bids == ((99.9, 15.0), (99.8, 15.0), (99.6, 15.0), (99.2, 15.0))
     assert quotes.asks == ((100.1, 15.0), (100.2, 15.0), (100.4, 15.0), (100.8, 15.0))
     assert close(quotes.half_spread, 0.1)
@@ -518,8 +529,11 @@ def size_budget(case: QuoteCase) -> tuple[float, float]:
     """(largest total size of one side, largest total of both sides) the model may quote."""
     if case.model == "ladder":
         p, i = case.params, case.inputs
-        anchor = i["microprice"] if p["anchor"] == "microprice" and i["microprice"] > 0 else i.get(
-            "mid", (i["best_bid"] + i["best_ask"]) / 2)
+        anchor = (
+            i["microprice"]
+            if p["anchor"] == "microprice" and i["microprice"] > 0
+            else i.get("mid", (i["best_bid"] + i["best_ask"]) / 2)
+        )
         per_side = i["balance"] * p["leverage"] * p["size_fraction"] / anchor
         # (1 + skew') + (1 − skew') = 2 whatever the skew: one side ≤ 2×, both sides ≤ 2×.
         return 2 * per_side, 2 * per_side
@@ -597,8 +611,9 @@ def test_post_only_clamps_to_one_tick_inside_the_book() -> None:
 def test_price_band_drops_levels_outside_it() -> None:
     # h = 0.2, 3 levels out to 4 half-spreads: distances 0.2, 0.4, 0.8 around 100.
     # Band 0.5 % of 100 = ±0.5: the 0.8 levels (99.2, 100.8) are dropped.
-    generator = QuoteGenerator("ladder", tick_size="0.01", lot_size="0.01", price_band=0.005, bps=20,
-                               orders_per_side=3, final_order_distance=4)
+    generator = QuoteGenerator(
+        "ladder", tick_size="0.01", lot_size="0.01", price_band=0.005, bps=20, orders_per_side=3, final_order_distance=4
+    )
     quotes = generator.quote(100.0, balance=10_000, reference_price=100.0)
     assert [p for p, _ in quotes.bids] == [99.8, 99.6]
     assert [p for p, _ in quotes.asks] == [100.2, 100.4]
@@ -670,8 +685,16 @@ def planner_cases(draw: st.DrawFn) -> PlannerCase:
     prefix = draw(st.from_regex(r"[A-Za-z0-9_-]{1,22}", fullmatch=True).filter(lambda p: not p.startswith("old-")))
     as_account = draw(st.booleans())
     fills = [draw(st.sampled_from([0.0, 0.0, 0.5])) for _ in live] if as_account else []
-    return PlannerCase(case, live, prefix, draw(st.sampled_from([0.0, 0.5, 1.0, 2.0, 10.0])),
-                       draw(st.sampled_from([0.0, 0.1, 0.25, 0.5])), draw(st.booleans()), as_account, fills)
+    return PlannerCase(
+        case,
+        live,
+        prefix,
+        draw(st.sampled_from([0.0, 0.5, 1.0, 2.0, 10.0])),
+        draw(st.sampled_from([0.0, 0.1, 0.25, 0.5])),
+        draw(st.booleans()),
+        as_account,
+        fills,
+    )
 
 
 def live_input(case: PlannerCase) -> tuple[Any, dict[str, list[Any]]]:
@@ -688,9 +711,12 @@ def live_input(case: PlannerCase) -> tuple[Any, dict[str, list[Any]]]:
 
 
 def planner_for(case: PlannerCase, supports_amend: bool | None = None) -> OrderPlanner:
-    return OrderPlanner(case.prefix, requote_tolerance_bps=case.requote_tolerance_bps,
-                        size_tolerance=case.size_tolerance,
-                        supports_amend=case.supports_amend if supports_amend is None else supports_amend)
+    return OrderPlanner(
+        case.prefix,
+        requote_tolerance_bps=case.requote_tolerance_bps,
+        size_tolerance=case.size_tolerance,
+        supports_amend=case.supports_amend if supports_amend is None else supports_amend,
+    )
 
 
 KIND_RANK = {"cancel": 0, "amend": 1, "place": 2}
@@ -727,14 +753,18 @@ def check_new_ids(planner: OrderPlanner, actions: Iterable[OrderAction], seen: s
 
 def within(order: Sequence[Any], level: tuple[str, float, float], bps: float, size_tolerance: float) -> bool:
     side, price, size = level
-    return (order[0] == side
-            and abs(order[1] - price) / price * 1e4 <= bps + 1e-9
-            and abs(order[2] - size) / size <= size_tolerance + 1e-12)
+    return (
+        order[0] == side
+        and abs(order[1] - price) / price * 1e4 <= bps + 1e-9
+        and abs(order[2] - size) / size <= size_tolerance + 1e-12
+    )
 
 
 @PLANNER_PROPERTY
 @given(case=planner_cases(), venue_order=st.randoms(use_true_random=False))
-def test_planner_actions_leave_one_order_per_price_and_are_stable(case: PlannerCase, venue_order: random.Random) -> None:
+def test_planner_actions_leave_one_order_per_price_and_are_stable(
+    case: PlannerCase, venue_order: random.Random
+) -> None:
     quotes = case.quote.quote()
     planner = planner_for(case)
     live, venue = live_input(case)
@@ -767,12 +797,28 @@ def test_planner_actions_leave_one_order_per_price_and_are_stable(case: PlannerC
 # never placed, because an order of ours already rests at 99.94. After the actions one bid rests
 # for two wanted levels, and planning again returns nothing, so the ladder stays incomplete.
 SAME_PRICE_CASE = PlannerCase(
-    quote=QuoteCase("avellaneda_stoikov", "0.01", "1",
-                    dict(gamma=1e-6, kappa=1 / 0.0475, horizon=0.0, rolling=True, order_size=1,
-                         orders_per_side=3, level_spacing_bps=0.5),
-                    {}, dict(best_bid=99.0, best_ask=101.0, mid=100.0, microprice=100.0)),
+    quote=QuoteCase(
+        "avellaneda_stoikov",
+        "0.01",
+        "1",
+        dict(
+            gamma=1e-6,
+            kappa=1 / 0.0475,
+            horizon=0.0,
+            rolling=True,
+            order_size=1,
+            orders_per_side=3,
+            level_spacing_bps=0.5,
+        ),
+        {},
+        dict(best_bid=99.0, best_ask=101.0, mid=100.0, microprice=100.0),
+    ),
     live=[("old-0", "buy", 99.94, 1.0)],
-    prefix="t-", requote_tolerance_bps=2.0, size_tolerance=0.25, supports_amend=False, as_account=False,
+    prefix="t-",
+    requote_tolerance_bps=2.0,
+    size_tolerance=0.25,
+    supports_amend=False,
+    as_account=False,
 )
 
 
@@ -790,7 +836,8 @@ def test_planner_leaves_every_desired_level_with_its_own_order(case: PlannerCase
     # requote and size tolerances.
     assert len(resting) == len(levels), (levels, resting)
     assert perfect_matching(
-        len(levels), len(resting),
+        len(levels),
+        len(resting),
         lambda i, j: within(resting[j], levels[i], case.requote_tolerance_bps, case.size_tolerance),
     ), (levels, resting)
 
@@ -798,9 +845,19 @@ def test_planner_leaves_every_desired_level_with_its_own_order(case: PlannerCase
 def simple_quotes(size: float = 1.0, mid: float = 100.0, levels: int = 1, **inputs: Any) -> Quotes:
     """A bid one tick under ``mid`` and an ask one tick over (κ large: half-spread ≈ 1/κ = 0.01),
     ``levels`` per side 0.2 apart."""
-    generator = QuoteGenerator("avellaneda_stoikov", tick_size="0.01", lot_size="0.001", gamma=1e-6, kappa=100.0,
-                               horizon=0.0, rolling=True, order_size=size, orders_per_side=levels,
-                               level_spacing_bps=20.0, max_inventory=1e9)
+    generator = QuoteGenerator(
+        "avellaneda_stoikov",
+        tick_size="0.01",
+        lot_size="0.001",
+        gamma=1e-6,
+        kappa=100.0,
+        horizon=0.0,
+        rolling=True,
+        order_size=size,
+        orders_per_side=levels,
+        level_spacing_bps=20.0,
+        max_inventory=1e9,
+    )
     return generator.quote(mid, **inputs)
 
 
@@ -827,12 +884,14 @@ def test_planner_prefers_the_exact_price_then_the_nearest() -> None:
     quotes = simple_quotes()
     planner = OrderPlanner("p-", requote_tolerance_bps=5.0)
     # Both 99.98 and 99.99 are within 5 bps of the bid 99.99: the exact one is kept.
-    actions = planner.plan(quotes, [("near", "buy", 99.98, 1.0), ("exact", "buy", 99.99, 1.0),
-                                    ("ask", "sell", 100.01, 1.0)])
+    actions = planner.plan(
+        quotes, [("near", "buy", 99.98, 1.0), ("exact", "buy", 99.99, 1.0), ("ask", "sell", 100.01, 1.0)]
+    )
     assert [(a.kind, a.client_order_id) for a in actions] == [("cancel", "near")]
     # Neither exact: the nearer (99.98, 1 bps) is kept, the farther (99.96, 3 bps) cancelled.
-    actions = planner.plan(quotes, [("far", "buy", 99.96, 1.0), ("near", "buy", 99.98, 1.0),
-                                    ("ask", "sell", 100.01, 1.0)])
+    actions = planner.plan(
+        quotes, [("far", "buy", 99.96, 1.0), ("near", "buy", 99.98, 1.0), ("ask", "sell", 100.01, 1.0)]
+    )
     assert [(a.kind, a.client_order_id) for a in actions] == [("cancel", "far")]
 
 
@@ -846,7 +905,11 @@ def test_planner_amends_in_place_where_supported() -> None:
     ]
     replace = OrderPlanner("x-", supports_amend=False).plan(quotes, live)
     assert [(a.kind, a.client_order_id) for a in replace] == [
-        ("cancel", "a"), ("cancel", "b"), ("place", "x-0"), ("place", "x-1")]
+        ("cancel", "a"),
+        ("cancel", "b"),
+        ("place", "x-0"),
+        ("place", "x-1"),
+    ]
 
 
 def test_planner_reads_an_accounts_open_orders_by_remaining_size() -> None:
@@ -895,15 +958,30 @@ def test_batches_are_venue_sized_and_ordered() -> None:
     assert empty.bids == () and empty.asks == ()
     cancels = OrderPlanner("c-").plan(empty, [(f"o{i}", "buy", 90.0 + i, 1.0) for i in range(7)])
     # 3 amends: three ask levels (no bids at the inventory bound) and three far asks.
-    asks_only = QuoteGenerator("avellaneda_stoikov", tick_size="0.01", lot_size="1", gamma=1e-6, kappa=100.0,
-                               horizon=0.0, rolling=True, orders_per_side=3, level_spacing_bps=20.0,
-                               max_inventory=1).quote(100.0, inventory=1)
-    amends = OrderPlanner("a-", supports_amend=True).plan(asks_only, [(f"s{i}", "sell", 110.0 + i, 1.0) for i in range(3)])
+    asks_only = QuoteGenerator(
+        "avellaneda_stoikov",
+        tick_size="0.01",
+        lot_size="1",
+        gamma=1e-6,
+        kappa=100.0,
+        horizon=0.0,
+        rolling=True,
+        orders_per_side=3,
+        level_spacing_bps=20.0,
+        max_inventory=1,
+    ).quote(100.0, inventory=1)
+    amends = OrderPlanner("a-", supports_amend=True).plan(
+        asks_only, [(f"s{i}", "sell", 110.0 + i, 1.0) for i in range(3)]
+    )
     # 12 places: a 6-level ladder on each side.
     places = OrderPlanner("p-").plan(
-        QuoteGenerator("ladder", tick_size="0.01", lot_size="0.01", orders_per_side=6).quote(100.0, balance=10_000), [])
+        QuoteGenerator("ladder", tick_size="0.01", lot_size="0.01", orders_per_side=6).quote(100.0, balance=10_000), []
+    )
     assert ([a.kind for a in cancels], [a.kind for a in amends], [a.kind for a in places]) == (
-        ["cancel"] * 7, ["amend"] * 3, ["place"] * 12)
+        ["cancel"] * 7,
+        ["amend"] * 3,
+        ["place"] * 12,
+    )
     mixed = places[:4] + amends[:1] + cancels[:3] + places[4:] + cancels[3:] + amends[1:]
     for batch_size, sizes in [(5, [5, 2, 3, 5, 5, 2]), (10, [7, 3, 10, 2])]:
         planner = OrderPlanner("b-", batch_size=batch_size)
@@ -1050,14 +1128,17 @@ def place(side: str, size: float, mid: float = 100.0) -> OrderAction:
 
 
 def cancel(side: str = "buy") -> OrderAction:
-    (action,) = OrderPlanner("r-").plan(QuoteGenerator("ladder", tick_size="0.01", lot_size="0.01").quote(100.0),
-                                        [("gone", side, 90.0, 1.0)])
+    (action,) = OrderPlanner("r-").plan(
+        QuoteGenerator("ladder", tick_size="0.01", lot_size="0.01").quote(100.0), [("gone", side, 90.0, 1.0)]
+    )
     assert action.kind == "cancel"
     return action
 
 
 def amend(side: str, size: float) -> OrderAction:
-    actions = OrderPlanner("r-", supports_amend=True).plan(simple_quotes(size=size), [("live", side, 90.0 if side == "buy" else 110.0, 1.0)])
+    actions = OrderPlanner("r-", supports_amend=True).plan(
+        simple_quotes(size=size), [("live", side, 90.0 if side == "buy" else 110.0, 1.0)]
+    )
     (action,) = [a for a in actions if a.kind == "amend"]
     return action
 
@@ -1210,8 +1291,12 @@ def test_reduce_only_is_symmetric_and_may_close_the_position(sign: float) -> Non
     # Long 2 (short 2): orders on the other side of size 1 or exactly 2 only reduce the position
     # (2 closes it to flat); size 3 flips it; the same side adds.
     reduce_side, add_side = ("sell", "buy") if sign > 0 else ("buy", "sell")
-    reduce_1, close_2, flip_3, add_1 = (place(reduce_side, 1.0), place(reduce_side, 2.0),
-                                        place(reduce_side, 3.0), place(add_side, 1.0))
+    reduce_1, close_2, flip_3, add_1 = (
+        place(reduce_side, 1.0),
+        place(reduce_side, 2.0),
+        place(reduce_side, 3.0),
+        place(add_side, 1.0),
+    )
     gate = RiskGate(allow_reduce_only_when_halted=True)
     gate.halt("operator")
     allowed, refused = gate.filter([reduce_1, close_2, flip_3, add_1], position=2.0 * sign)
@@ -1233,24 +1318,38 @@ def reduces(position: float, action: OrderAction) -> bool:
     reason=st.sampled_from(["manual", "drawdown", "stale_book", "volatility", "crossed_book", "book_resync"]),
     allow_reduce_only=st.booleans(),
     by_check=st.booleans(),
-    limits=st.fixed_dictionaries({
-        "max_position": st.sampled_from([0.0, 1.0, 100.0]),
-        "max_order_size": st.sampled_from([0.0, 0.5, 100.0]),
-        "max_open_orders": st.sampled_from([0, 2, 50]),
-    }),
+    limits=st.fixed_dictionaries(
+        {
+            "max_position": st.sampled_from([0.0, 1.0, 100.0]),
+            "max_order_size": st.sampled_from([0.0, 0.5, 100.0]),
+            "max_open_orders": st.sampled_from([0, 2, 50]),
+        }
+    ),
 )
 def test_nothing_but_cancels_and_reduce_only_passes_a_halted_gate(
-    case: PlannerCase, position: float, open_orders: int, reason: str, allow_reduce_only: bool,
-    by_check: bool, limits: dict[str, Any],
+    case: PlannerCase,
+    position: float,
+    open_orders: int,
+    reason: str,
+    allow_reduce_only: bool,
+    by_check: bool,
+    limits: dict[str, Any],
 ) -> None:
     actions = planner_for(case).plan(case.quote.quote(), live_input(case)[0])
-    gate = RiskGate(allow_reduce_only_when_halted=allow_reduce_only, max_drawdown=10.0, max_volatility=0.01,
-                    stale_book_ms=1000.0, **limits)
+    gate = RiskGate(
+        allow_reduce_only_when_halted=allow_reduce_only,
+        max_drawdown=10.0,
+        max_volatility=0.01,
+        stale_book_ms=1000.0,
+        **limits,
+    )
     if by_check and reason != "manual":
         # Latched by the market: the trigger of each halt (drawdown: 11 below a peak of 1000).
         triggers: dict[str, dict[str, Any]] = {
-            "drawdown": dict(equity=989.0), "stale_book": dict(book_updated_ns=0),
-            "volatility": dict(volatility=0.02), "crossed_book": dict(book_crossed=True),
+            "drawdown": dict(equity=989.0),
+            "stale_book": dict(book_updated_ns=0),
+            "volatility": dict(volatility=0.02),
+            "crossed_book": dict(book_crossed=True),
             "book_resync": dict(book_needs_resync=True),
         }
         trigger = triggers[reason]
@@ -1259,8 +1358,9 @@ def test_nothing_but_cancels_and_reduce_only_passes_a_halted_gate(
     else:
         assert gate.halt("property", reason=reason)
     assert gate.halted == reason
-    allowed, refused = gate.filter(actions, position=position, open_orders=open_orders,
-                                   mid=case.quote.inputs["best_bid"])
+    allowed, refused = gate.filter(
+        actions, position=position, open_orders=open_orders, mid=case.quote.inputs["best_bid"]
+    )
     # A partition of the actions, each part in the given order.
     assert sorted(allowed + [a for a, _ in refused], key=actions.index) == actions
     for part in (allowed, [a for a, _ in refused]):
@@ -1326,10 +1426,17 @@ def test_out_of_range_parameters_are_refused_by_name(model: str, name: str, valu
     assert generator.params == before and generator.model == model
 
 
-@pytest.mark.parametrize(("model", "name"), [
-    ("ladder", "gamma"), ("ladder", "bsp"), ("avellaneda_stoikov", "arrival_rate"),
-    ("avellaneda_stoikov", "bps"), ("glft", "horizon"), ("glft", "rolling"),
-])
+@pytest.mark.parametrize(
+    ("model", "name"),
+    [
+        ("ladder", "gamma"),
+        ("ladder", "bsp"),
+        ("avellaneda_stoikov", "arrival_rate"),
+        ("avellaneda_stoikov", "bps"),
+        ("glft", "horizon"),
+        ("glft", "rolling"),
+    ],
+)
 def test_unknown_parameter_names_are_refused(model: str, name: str) -> None:
     with pytest.raises(InvalidParameterError, match=name):
         QuoteGenerator(model, tick_size="0.01", lot_size="0.01", **{name: 1.0})
@@ -1369,10 +1476,17 @@ def test_set_params_is_all_or_nothing_and_keeps_the_rest() -> None:
     assert generator.model == "glft" and generator.params["gamma"] == 0.2
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("min_size", -1.0), ("min_notional", -5.0), ("min_notional", math.nan), ("price_band", -0.01),
-    ("lot_size", 0), ("lot_size", "-1"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("min_size", -1.0),
+        ("min_notional", -5.0),
+        ("min_notional", math.nan),
+        ("price_band", -0.01),
+        ("lot_size", 0),
+        ("lot_size", "-1"),
+    ],
+)
 def test_instrument_rules_are_validated(name: str, value: Any) -> None:
     kwargs: dict[str, Any] = dict(tick_size="0.01", lot_size="0.01")
     kwargs[name] = value
@@ -1381,17 +1495,32 @@ def test_instrument_rules_are_validated(name: str, value: Any) -> None:
 
 
 @pytest.mark.parametrize("model", ["ladder", "avellaneda_stoikov", "glft"])
-@pytest.mark.parametrize(("name", "value"), [
-    ("mid", math.nan), ("mid", -100.0), ("mid", 0.0), ("mid", math.inf),
-    ("best_bid", math.nan), ("best_bid", -1.0), ("best_ask", -1.0), ("best_ask", math.inf),
-    ("microprice", math.nan), ("microprice", -100.0),
-    ("volatility", math.nan), ("volatility", -0.1),
-    ("inventory", math.nan), ("inventory", math.inf),
-    ("skew", math.nan),
-    ("balance", math.nan), ("balance", -10.0),
-    ("time_left", -0.5), ("time_left", math.nan),
-    ("reference_price", math.nan), ("reference_price", -100.0),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("mid", math.nan),
+        ("mid", -100.0),
+        ("mid", 0.0),
+        ("mid", math.inf),
+        ("best_bid", math.nan),
+        ("best_bid", -1.0),
+        ("best_ask", -1.0),
+        ("best_ask", math.inf),
+        ("microprice", math.nan),
+        ("microprice", -100.0),
+        ("volatility", math.nan),
+        ("volatility", -0.1),
+        ("inventory", math.nan),
+        ("inventory", math.inf),
+        ("skew", math.nan),
+        ("balance", math.nan),
+        ("balance", -10.0),
+        ("time_left", -0.5),
+        ("time_left", math.nan),
+        ("reference_price", math.nan),
+        ("reference_price", -100.0),
+    ],
+)
 def test_nonsense_market_inputs_raise_instead_of_quoting(model: str, name: str, value: float) -> None:
     generator = QuoteGenerator(model, tick_size="0.01", lot_size="0.01")
     inputs: dict[str, Any] = dict(mid=100.0, best_bid=99.99, best_ask=100.01, balance=10_000.0, volatility=0.1)
@@ -1408,7 +1537,8 @@ def test_quote_needs_a_mid_or_both_sides() -> None:
         generator.quote()
     # Both sides give the mid (99 + 101) / 2 = 100.
     assert generator.quote(best_bid=99.0, best_ask=101.0, balance=1e4) == generator.quote(
-        100.0, best_bid=99.0, best_ask=101.0, balance=1e4)
+        100.0, best_bid=99.0, best_ask=101.0, balance=1e4
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1452,32 +1582,59 @@ def test_quote_from_uses_the_book_features_and_account() -> None:
     features = engine.features
     account = Account(5_000.0)
     account.set_position(7.0, 100.0)
-    generator = QuoteGenerator("ladder", tick_size="0.01", lot_size="0.001", bps=3, vol_widening=2.0,
-                               anchor="microprice", orders_per_side=3, final_order_distance=3, inventory_limit=2.0)
+    generator = QuoteGenerator(
+        "ladder",
+        tick_size="0.01",
+        lot_size="0.001",
+        bps=3,
+        vol_widening=2.0,
+        anchor="microprice",
+        orders_per_side=3,
+        final_order_distance=3,
+        inventory_limit=2.0,
+    )
     explicit: dict[str, Any] = dict(
-        mid=book.mid, best_bid=book.best_bid, best_ask=book.best_ask, microprice=book.microprice,
-        inventory=7.0, volatility=features.volatility, skew=features.skew, balance=5_000.0,
+        mid=book.mid,
+        best_bid=book.best_bid,
+        best_ask=book.best_ask,
+        microprice=book.microprice,
+        inventory=7.0,
+        volatility=features.volatility,
+        skew=features.skew,
+        balance=5_000.0,
     )
     expected = generator.quote(**explicit)
     assert expected.bids and expected.asks
     assert generator.quote_from(book, engine, account) == expected
     assert generator.quote_from(book, features, account) == expected
     # Each input matters, so the equality above says each was taken from the right place.
-    for name, other in [("microprice", book.mid), ("inventory", 0.0), ("volatility", 0.0), ("skew", 0.0),
-                        ("balance", 9_000.0)]:
+    for name, other in [
+        ("microprice", book.mid),
+        ("inventory", 0.0),
+        ("volatility", 0.0),
+        ("skew", 0.0),
+        ("balance", 9_000.0),
+    ]:
         changed = generator.quote(**{**explicit, name: other})
         assert changed != expected, name
     # Without features or account: no volatility, skew, position or balance.
-    as_model = QuoteGenerator("avellaneda_stoikov", tick_size="0.01", lot_size="1", gamma=0.1, kappa=1.5,
-                              horizon=1.0, rolling=False)
+    as_model = QuoteGenerator(
+        "avellaneda_stoikov", tick_size="0.01", lot_size="1", gamma=0.1, kappa=1.5, horizon=1.0, rolling=False
+    )
     best_bid, best_ask, mid, microprice = touch(book)
     bare: dict[str, Any] = dict(mid=mid, best_bid=best_bid, best_ask=best_ask, microprice=microprice)
     assert as_model.quote_from(book) == as_model.quote(**bare)
     assert as_model.quote_from(book) != as_model.quote(**bare, volatility=features.volatility, time_left=1.0)
     # time_left and reference_price pass through.
     assert as_model.quote_from(book, engine, account, time_left=0.4, reference_price=100.0) == as_model.quote(
-        **bare, inventory=7.0, volatility=features.volatility, skew=features.skew, balance=5_000.0,
-        time_left=0.4, reference_price=100.0)
+        **bare,
+        inventory=7.0,
+        volatility=features.volatility,
+        skew=features.skew,
+        balance=5_000.0,
+        time_left=0.4,
+        reference_price=100.0,
+    )
 
 
 @pytest.mark.parametrize("position", [-50.0, 50.0])
@@ -1489,12 +1646,27 @@ def test_quote_from_keeps_the_books_best_prices_for_post_only(position: float) -
     book, engine = live_market()
     account = Account(5_000.0)
     account.set_position(position, 100.0)
-    generator = QuoteGenerator("avellaneda_stoikov", tick_size="0.01", lot_size="1", gamma=1e4, kappa=1e8,
-                               horizon=1.0, rolling=True, max_inventory=1e6)
+    generator = QuoteGenerator(
+        "avellaneda_stoikov",
+        tick_size="0.01",
+        lot_size="1",
+        gamma=1e4,
+        kappa=1e8,
+        horizon=1.0,
+        rolling=True,
+        max_inventory=1e6,
+    )
     best_bid, best_ask, mid, microprice = touch(book)
-    explicit: dict[str, Any] = dict(mid=mid, best_bid=best_bid, best_ask=best_ask, microprice=microprice,
-                                    inventory=position, volatility=engine.features.volatility,
-                                    balance=5_000.0, skew=engine.features.skew)
+    explicit: dict[str, Any] = dict(
+        mid=mid,
+        best_bid=best_bid,
+        best_ask=best_ask,
+        microprice=microprice,
+        inventory=position,
+        volatility=engine.features.volatility,
+        balance=5_000.0,
+        skew=engine.features.skew,
+    )
     expected = generator.quote(**explicit)
     assert generator.quote_from(book, engine, account) == expected
     if position < 0:  # the bid is held just under the best ask

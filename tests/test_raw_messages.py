@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from marketmaker import BookStatus, OrderBook, UpdateOutcome
 from marketmaker.errors import MalformedMessageError, OffTickError, SequenceGapError
 
@@ -57,7 +56,9 @@ def test_bad_raw_messages_are_refused_whole() -> None:
     book.apply_snapshot([["100.0", "1"]], [["100.2", "1"]], last_update_id=10)
     before = (book.bids(), book.asks(), book.last_update_id)
     with pytest.raises(OffTickError, match=r"asks\[0\]"):
-        book.apply_binance_json('{"e":"depthUpdate","E":1,"U":9,"u":11,"pu":8,"b":[["100.1","2"]],"a":[["100.25","1"]]}')
+        book.apply_binance_json(
+            '{"e":"depthUpdate","E":1,"U":9,"u":11,"pu":8,"b":[["100.1","2"]],"a":[["100.25","1"]]}'
+        )
     with pytest.raises(MalformedMessageError):
         book.apply_binance_json('{"e":"depthUpdate","U":9}')
     with pytest.raises(MalformedMessageError):
@@ -65,7 +66,10 @@ def test_bad_raw_messages_are_refused_whole() -> None:
     with pytest.raises(TypeError):
         book.apply_binance_json(42)  # type: ignore[arg-type]
     assert (book.bids(), book.asks(), book.last_update_id) == before
-    assert book.apply_binance_json('{"e":"depthUpdate","E":1,"U":9,"u":11,"pu":8,"b":[["100.1","2"]],"a":[]}') == UpdateOutcome.APPLIED
+    assert (
+        book.apply_binance_json('{"e":"depthUpdate","E":1,"U":9,"u":11,"pu":8,"b":[["100.1","2"]],"a":[]}')
+        == UpdateOutcome.APPLIED
+    )
     with pytest.raises(SequenceGapError):
         book.apply_binance_json('{"e":"depthUpdate","E":2,"U":20,"u":21,"pu":19,"b":[],"a":[]}')
     assert book.status == BookStatus.NEEDS_RESYNC

@@ -14,14 +14,13 @@ import io
 import json
 import math
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import pytest
-
 from marketmaker import BookStatus, OrderBook, Side, TradeTape, UpdateOutcome
 from marketmaker.errors import SequenceGapError
 
@@ -321,9 +320,7 @@ def test_bybit_recording_rebuilds_the_book(data_file: Callable[[str], Path]) -> 
         assert book.exchange_time_ns == message["ts"] * 1_000_000
         assert book.receive_time_ns == index
         best_bid, best_ask = max(model["b"]), min(model["a"])
-        assert top_of(book) == (
-            float(best_bid), model["b"][best_bid], float(best_ask), model["a"][best_ask]
-        )
+        assert top_of(book) == (float(best_bid), model["b"][best_bid], float(best_ask), model["a"][best_ask])
         assert book.level_count(Side.BUY) == len(model["b"])
         assert book.level_count(Side.SELL) == len(model["a"])
         assert not book.is_crossed
@@ -335,9 +332,7 @@ def test_bybit_recording_rebuilds_the_book(data_file: Callable[[str], Path]) -> 
 
 
 @pytest.mark.parametrize("strict", [False, True], ids=["outcome", "strict"])
-def test_bybit_dropped_delta_is_a_gap_then_dropped(
-    data_file: Callable[[str], Path], strict: bool
-) -> None:
+def test_bybit_dropped_delta_is_a_gap_then_dropped(data_file: Callable[[str], Path], strict: bool) -> None:
     messages = bybit_messages(data_file)
     lost = 25
     book = OrderBook("XRPUSDT", "0.0001", sequencing="bybit", strict=strict)

@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import marketmaker
+import pytest
 from marketmaker import (
     Account,
     ApiCredentials,
@@ -23,8 +22,8 @@ from marketmaker import (
     Side,
     TradeTape,
     UpdateOutcome,
+    errors,
 )
-from marketmaker import errors
 from marketmaker.credentials import key_id_of, resolve_secret
 
 MS = 1_000_000  # nanoseconds
@@ -92,10 +91,16 @@ def test_trade_tape_binance_events_and_bad_input() -> None:
     tape = TradeTape(capacity=10)
     # m = true: the buyer was the maker, so the seller was the aggressor.
     tape.push_binance_trade({"e": "trade", "T": 5, "t": 77, "p": "61800.30", "q": "0.006", "m": True})
-    tape.push_binance_trade({"stream": "x@aggTrade", "data": {"e": "aggTrade", "T": 6, "a": 9, "p": "61800.4", "q": "1", "m": False}})
+    tape.push_binance_trade(
+        {"stream": "x@aggTrade", "data": {"e": "aggTrade", "T": 6, "a": 9, "p": "61800.4", "q": "1", "m": False}}
+    )
     first, second = tape.trades()
     assert (first.price, first.size, first.aggressor, first.exchange_time_ns, first.trade_id) == (
-        61800.3, 0.006, Side.SELL, 5 * MS, 77
+        61800.3,
+        0.006,
+        Side.SELL,
+        5 * MS,
+        77,
     )
     assert (second.aggressor, second.trade_id) == (Side.BUY, 9)
     with pytest.raises(errors.MalformedMessageError):
@@ -130,7 +135,10 @@ def test_order_lifecycle_and_partial_fills() -> None:
     order = account.order("mm-1")
     assert order is not None
     assert (order.status, order.filled, order.remaining, order.venue_order_id) == (
-        OrderStatus.PENDING_NEW, 0.0, 3.0, None
+        OrderStatus.PENDING_NEW,
+        0.0,
+        3.0,
+        None,
     )
     assert account.acknowledge_order("mm-1", 123456789) is True
     assert account.acknowledge_order("nobody", "1") is False
@@ -191,19 +199,35 @@ def test_fills_are_idempotent_by_trade_id() -> None:
     account = Account(balance=0.0)
     account.add_order("b1", Side.BUY, price=50.0, size=2.0)
     assert account.apply_fill(7001, Side.BUY, 50.0, 1.0, client_order_id="b1", fee=0.01) == FillOutcome.APPLIED
-    state = (account.position, account.entry_price, account.balance, account.fees_paid, account.volume, account.fill_count)
+    state = (
+        account.position,
+        account.entry_price,
+        account.balance,
+        account.fees_paid,
+        account.volume,
+        account.fill_count,
+    )
     order = account.order("b1")
     # The same execution reported again (a reconnect replays it; int and text ids are one id).
     assert account.apply_fill(7001, Side.BUY, 50.0, 1.0, client_order_id="b1", fee=0.01) == FillOutcome.DUPLICATE
     assert account.apply_fill("7001", Side.BUY, 50.0, 1.0, client_order_id="b1", fee=0.01) == FillOutcome.DUPLICATE
-    assert (account.position, account.entry_price, account.balance, account.fees_paid, account.volume, account.fill_count) == state
+    assert (
+        account.position,
+        account.entry_price,
+        account.balance,
+        account.fees_paid,
+        account.volume,
+        account.fill_count,
+    ) == state
     assert account.order("b1") == order
     assert account.unmatched_fills == []
 
 
 def test_unknown_order_fill_is_recorded_and_moves_the_position() -> None:
     account = Account(balance=0.0)
-    outcome = account.apply_fill("x1", "sell", 50.0, 1.5, client_order_id="ghost", fee=0.02, is_maker=False, exchange_time_ns=9)
+    outcome = account.apply_fill(
+        "x1", "sell", 50.0, 1.5, client_order_id="ghost", fee=0.02, is_maker=False, exchange_time_ns=9
+    )
     assert outcome == FillOutcome.UNMATCHED
     assert account.apply_fill("x2", Side.SELL, 50.0, 0.5) == FillOutcome.UNMATCHED  # no order id at all
     assert account.position == -2.0
@@ -212,9 +236,15 @@ def test_unknown_order_fill_is_recorded_and_moves_the_position() -> None:
     unmatched = account.unmatched_fills
     assert [f.trade_id for f in unmatched] == ["x1", "x2"]
     first = unmatched[0]
-    assert (first.client_order_id, first.side, first.price, first.size, first.fee, first.is_maker, first.exchange_time_ns) == (
-        "ghost", Side.SELL, 50.0, 1.5, 0.02, False, 9
-    )
+    assert (
+        first.client_order_id,
+        first.side,
+        first.price,
+        first.size,
+        first.fee,
+        first.is_maker,
+        first.exchange_time_ns,
+    ) == ("ghost", Side.SELL, 50.0, 1.5, 0.02, False, 9)
     assert unmatched[1].client_order_id is None
     # Replayed, it is a duplicate and is not recorded twice.
     assert account.apply_fill("x1", Side.SELL, 50.0, 1.5, client_order_id="ghost") == FillOutcome.DUPLICATE
@@ -582,14 +612,14 @@ def test_public_names() -> None:
 
 
 def cli_command() -> list[str]:
-    script = shutil.which("marketmaker-cli") or shutil.which(
-        "marketmaker-cli", path=str(Path(sys.executable).parent)
-    )
+    script = shutil.which("marketmaker-cli") or shutil.which("marketmaker-cli", path=str(Path(sys.executable).parent))
     assert script is not None, "the marketmaker-cli console script is not installed"
     return [script]
 
 
-@pytest.mark.parametrize("command", [cli_command, lambda: [sys.executable, "-m", "marketmaker.cli"]], ids=["script", "module"])
+@pytest.mark.parametrize(
+    "command", [cli_command, lambda: [sys.executable, "-m", "marketmaker.cli"]], ids=["script", "module"]
+)
 def test_cli_version_and_help(command: object) -> None:
     base = command()  # type: ignore[operator]
     version = subprocess.run([*base, "--version"], capture_output=True, text=True, timeout=60, check=False)

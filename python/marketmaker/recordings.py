@@ -18,6 +18,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -40,7 +41,7 @@ class CaptureMessage:
 
     receive_time_ns: int
     kind: str  # "depthUpdate", "trade", "aggTrade", "bookTicker", "snapshot", or the event's "e"
-    data: dict
+    data: dict[str, Any]
     line: int
 
 
@@ -111,7 +112,7 @@ def binance_feature_stream(path: str | Path, tick_size: float | str) -> BinanceF
     depth messages are kept only from the one that bridges it on, exactly as a live book applies
     them; times are exchange times (``E`` for depth, ``T`` for trades) in nanoseconds."""
     book = OrderBook("CAPTURE", tick_size, sequencing="binance")
-    snapshot: dict | None = None
+    snapshot: dict[str, Any] | None = None
     times: list[int] = []
     sides: list[bool] = []
     prices: list[float] = []

@@ -25,7 +25,7 @@ class SharedState(_core.SharedState):
     False
     """
 
-    def __init__(self, exchange: str, **options: object) -> None:  # noqa: ARG002 - handled by __new__
+    def __init__(self, exchange: str, **options: object) -> None:
         self._credentials: dict[str, ApiCredentials] = {}
 
     def add_clients(self, key: str, secret: str, symbol: str, label: str | None = None) -> None:
