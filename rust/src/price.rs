@@ -216,6 +216,24 @@ impl PriceGrid {
 
     /// Exact ticks of a price written as exchange text, e.g. `"61800.30"`.
     pub fn ticks_of_text(&self, price: &str, field: &dyn Fn() -> String) -> CoreResult<i64> {
+        // The common case first: plain digits with at most one point and at most 18 digits,
+        // as every venue writes prices, in 64-bit arithmetic with no trimming or allocation.
+        if let Some((mantissa, scale)) = plain_fixed(price.as_bytes()) {
+            if let Some(result) = self.ticks_of_fixed(mantissa, scale) {
+                return match result {
+                    OnGrid::Ticks(ticks) if ticks > 0 => Ok(ticks),
+                    OnGrid::Ticks(_) => Err(CoreError::InvalidPrice {
+                        value: price.to_owned(),
+                        field: field(),
+                    }),
+                    OnGrid::Off => Err(CoreError::OffTick {
+                        value: price.to_owned(),
+                        tick_size: self.tick_size_text(),
+                        field: field(),
+                    }),
+                };
+            }
+        }
         let text = price.trim();
         // Trailing zeros after the point change nothing: "100.10000" is "100.1".
         let text = if text.contains('.') {
@@ -274,6 +292,25 @@ impl PriceGrid {
         }
     }
 
+    /// Ticks of `mantissa × 10^-scale` in 64-bit arithmetic, or None when the numbers do not
+    /// fit (the caller then takes the general path).
+    #[inline]
+    fn ticks_of_fixed(&self, mantissa: i64, scale: u32) -> Option<OnGrid> {
+        let tick_mantissa = i64::try_from(self.tick.mantissa).ok()?;
+        let (numerator, denominator) = if scale <= self.tick.scale {
+            let factor = i64::try_from(POW10[(self.tick.scale - scale) as usize]).ok()?;
+            (mantissa.checked_mul(factor)?, tick_mantissa)
+        } else {
+            let factor = i64::try_from(POW10[(scale - self.tick.scale) as usize]).ok()?;
+            (mantissa, tick_mantissa.checked_mul(factor)?)
+        };
+        Some(if numerator % denominator == 0 {
+            OnGrid::Ticks(numerator / denominator)
+        } else {
+            OnGrid::Off
+        })
+    }
+
     /// Ticks of a float price: it must be positive, finite and within a millionth of a tick of
     /// the grid.
     pub fn ticks_of_f64(&self, price: f64, field: &dyn Fn() -> String) -> CoreResult<i64> {
@@ -318,6 +355,49 @@ impl PriceGrid {
             exact.ceil() as i64
         }
     }
+}
+
+/// Where a decimal falls on a grid.
+enum OnGrid {
+    Ticks(i64),
+    Off,
+}
+
+/// Digits with at most one point and 1–18 digits in all (no sign, blanks or exponent): the
+/// mantissa and the number of digits after the point, trailing zeros dropped.
+#[inline]
+fn plain_fixed(text: &[u8]) -> Option<(i64, u32)> {
+    if text.is_empty() || text.len() > 19 {
+        return None;
+    }
+    let mut mantissa: i64 = 0;
+    let mut scale: u32 = 0;
+    let mut point = false;
+    let mut digits = 0;
+    for &byte in text {
+        match byte {
+            b'0'..=b'9' => {
+                if digits == 18 {
+                    return None;
+                }
+                mantissa = mantissa * 10 + i64::from(byte - b'0');
+                digits += 1;
+                if point {
+                    scale += 1;
+                }
+            }
+            b'.' if !point => point = true,
+            _ => return None,
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    while scale > 0 && mantissa % 10 == 0 {
+        mantissa /= 10;
+        scale -= 1;
+    }
+    Some((mantissa, scale))
 }
 
 /// `"1.25e2"` → `"125"`, `"5E-3"` → `"0.005"`: the same number written without an exponent.
@@ -442,6 +522,22 @@ mod tests {
             grid.ticks_of_text("x", &here),
             Err(CoreError::InvalidPrice { .. })
         ));
+    }
+
+    #[test]
+    fn long_digit_strings_take_the_general_path() {
+        let grid = PriceGrid::from_text("0.1").unwrap();
+        assert_eq!(plain_fixed(b"9999999999999999999"), None, "19 digits");
+        assert_eq!(
+            plain_fixed(b"999999999999999999"),
+            Some((999_999_999_999_999_999, 0))
+        );
+        // Too large for i64 ticks either way: a clear error, never a wrapped number.
+        assert!(matches!(
+            grid.ticks_of_text("9999999999999999999", &here),
+            Err(CoreError::InvalidPrice { .. })
+        ));
+        assert!(grid.ticks_of_text("99999999999999999", &here).is_ok());
     }
 
     #[test]
