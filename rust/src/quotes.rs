@@ -224,6 +224,33 @@ fn check_positive(name: &str, value: f64) -> CoreResult<()> {
     }
 }
 
+/// The parameters Avellaneda–Stoikov and GLFT share.
+fn check_inventory_model(
+    gamma: f64,
+    kappa: f64,
+    order_size: f64,
+    level_spacing_bps: f64,
+    max_inventory: f64,
+    orders_per_side: usize,
+) -> CoreResult<()> {
+    check_positive("gamma", gamma)?;
+    check_positive("kappa", kappa)?;
+    check_positive("order_size", order_size)?;
+    check_non_negative("level_spacing_bps", level_spacing_bps)?;
+    check_positive("max_inventory", max_inventory)?;
+    check_levels(orders_per_side)
+}
+
+fn check_levels(orders_per_side: usize) -> CoreResult<()> {
+    if (1..=100).contains(&orders_per_side) {
+        Ok(())
+    } else {
+        Err(CoreError::InvalidParameter(format!(
+            "orders_per_side must be 1 to 100, got {orders_per_side}"
+        )))
+    }
+}
+
 fn check_non_negative(name: &str, value: f64) -> CoreResult<()> {
     if value.is_finite() && value >= 0.0 {
         Ok(())
@@ -241,12 +268,7 @@ impl QuoteModel {
             Self::Ladder(p) => {
                 check_positive("bps", p.bps)?;
                 check_non_negative("vol_widening", p.vol_widening)?;
-                if p.orders_per_side == 0 || p.orders_per_side > 100 {
-                    return Err(CoreError::InvalidParameter(format!(
-                        "orders_per_side must be 1 to 100, got {}",
-                        p.orders_per_side
-                    )));
-                }
+                check_levels(p.orders_per_side)?;
                 if !(p.final_order_distance.is_finite() && p.final_order_distance >= 1.0) {
                     return Err(CoreError::InvalidParameter(format!(
                         "final_order_distance must be >= 1 (in half-spreads), got {}",
@@ -260,32 +282,26 @@ impl QuoteModel {
                 check_non_negative("skew_shift", p.skew_shift)?;
             }
             Self::AvellanedaStoikov(p) => {
-                check_positive("gamma", p.gamma)?;
-                check_positive("kappa", p.kappa)?;
                 check_non_negative("horizon", p.horizon)?;
-                check_positive("order_size", p.order_size)?;
-                check_non_negative("level_spacing_bps", p.level_spacing_bps)?;
-                check_positive("max_inventory", p.max_inventory)?;
-                if p.orders_per_side == 0 || p.orders_per_side > 100 {
-                    return Err(CoreError::InvalidParameter(format!(
-                        "orders_per_side must be 1 to 100, got {}",
-                        p.orders_per_side
-                    )));
-                }
+                check_inventory_model(
+                    p.gamma,
+                    p.kappa,
+                    p.order_size,
+                    p.level_spacing_bps,
+                    p.max_inventory,
+                    p.orders_per_side,
+                )?;
             }
             Self::Glft(p) => {
-                check_positive("gamma", p.gamma)?;
-                check_positive("kappa", p.kappa)?;
                 check_positive("arrival_rate", p.arrival_rate)?;
-                check_positive("order_size", p.order_size)?;
-                check_non_negative("level_spacing_bps", p.level_spacing_bps)?;
-                check_positive("max_inventory", p.max_inventory)?;
-                if p.orders_per_side == 0 || p.orders_per_side > 100 {
-                    return Err(CoreError::InvalidParameter(format!(
-                        "orders_per_side must be 1 to 100, got {}",
-                        p.orders_per_side
-                    )));
-                }
+                check_inventory_model(
+                    p.gamma,
+                    p.kappa,
+                    p.order_size,
+                    p.level_spacing_bps,
+                    p.max_inventory,
+                    p.orders_per_side,
+                )?;
             }
         }
         Ok(())
