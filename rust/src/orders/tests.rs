@@ -167,6 +167,30 @@ fn amends_where_supported_and_never_doubles_a_price() {
 }
 
 #[test]
+fn two_orders_at_one_price_never_both_survive() {
+    // Both live bids sit at 99.95, within 10 bps of both wanted levels (100.0 and 99.9): without
+    // the duplicate check each would be kept for one level and two orders would stay at 99.95.
+    let mut ids = ClientOrderIds::new("t-").unwrap();
+    let rules = DiffRules {
+        requote_tolerance_bps: 10.0,
+        size_tolerance: 0.5,
+        supports_amend: false,
+    };
+    let want = ladder(&[(100.0, 1.0), (99.9, 1.0)], &[]);
+    let orders = [
+        live("a", Side::Buy, 99.95, 1.0),
+        live("b", Side::Buy, 99.95, 1.0),
+    ];
+    let after = apply(&orders, &diff(&want, &orders, &rules, &mut ids));
+    let at_9995 = after
+        .iter()
+        .filter(|o| (o.price - 99.95).abs() < 1e-9)
+        .count();
+    assert_eq!(at_9995, 1, "{after:?}");
+    assert_eq!(after.len(), 2);
+}
+
+#[test]
 fn batches_are_venue_sized_and_cancels_first() {
     let mut ids = ClientOrderIds::new("t-").unwrap();
     let mut actions: Vec<OrderAction> = (0..12)

@@ -192,6 +192,55 @@ fn post_only_band_and_minimums() {
         .is_err());
 }
 
+#[test]
+fn post_only_clamps_a_quote_that_would_take() {
+    // A short inventory pulls the Avellaneda–Stoikov reservation price 4 above the mid
+    // (r = S − qγσ²T = 100.05 + 10·0.1·4·1), so the raw bid (~103.2) sits above the best ask: it
+    // must come back to one tick under the ask, and the ask stays above the bid.
+    let model = QuoteModel::AvellanedaStoikov(AvellanedaStoikovParams {
+        gamma: 0.1,
+        kappa: 1.5,
+        horizon: 1.0,
+        rolling: true,
+        order_size: 1.0,
+        orders_per_side: 1,
+        level_spacing_bps: 0.0,
+        max_inventory: 100.0,
+    });
+    let generator = QuoteGenerator::new(model, rules(), 0.0).unwrap();
+    let ladder = generator
+        .quote(&QuoteInputs {
+            best_bid: 100.0,
+            best_ask: 100.1,
+            mid: 100.05,
+            microprice: 100.05,
+            inventory: -10.0,
+            volatility: 2.0,
+            ..QuoteInputs::default()
+        })
+        .unwrap();
+    assert!(
+        ladder.reservation_price - 0.5 * optimal_spread(0.1, 1.5, 2.0, 1.0) > 100.1,
+        "the raw bid would take"
+    );
+    assert_eq!(ladder.bids[0].price, 100.0);
+    assert!(ladder.asks[0].price > 100.0);
+    // The mirror case: a long inventory pushes the raw ask under the best bid.
+    let ladder = generator
+        .quote(&QuoteInputs {
+            best_bid: 100.0,
+            best_ask: 100.1,
+            mid: 100.05,
+            microprice: 100.05,
+            inventory: 10.0,
+            volatility: 2.0,
+            ..QuoteInputs::default()
+        })
+        .unwrap();
+    assert_eq!(ladder.asks[0].price, 100.1);
+    assert!(ladder.bids[0].price < 100.1);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(500))]
 
