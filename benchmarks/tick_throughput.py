@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import marketmaker
 from features_throughput import DATA, fresh_book, recorded_messages
-from marketmaker import Account, FeatureEngine, OrderPlanner, QuoteGenerator, TradeTape
+from marketmaker import Account, FeatureEngine, MarketMaker, OrderPlanner, QuoteGenerator, RiskGate, TradeTape
 
 
 def ladder() -> QuoteGenerator:
@@ -139,6 +139,48 @@ def whole_tick(recording: tuple, repeats: int, raw: bool = False) -> dict:
     }
 
 
+def fused_tick(recording: tuple, repeats: int, risk: bool = False) -> dict:
+    """The whole tick as one call: ``MarketMaker.on_depth_message(text)`` applies the message
+    (parsed in Rust), updates the features, quotes, diffs against the account's open orders and
+    (with ``risk``) passes the risk gate, inside the core."""
+    texts = {id(data): json.dumps(data, separators=(",", ":")) for kind, data in recording[2] if kind == "depth"}
+    durations: list[int] = []
+    quoted = 0
+    for _ in range(repeats):
+        book = fresh_book(recording)
+        tape = TradeTape(10_000)
+        account = Account(balance=100_000.0)
+        gate = RiskGate(max_position=1.0, max_order_size=1.0, max_open_orders=20, stale_book_ms=0.0) if risk else None
+        maker = MarketMaker(
+            book,
+            FeatureEngine(depths=[5, 50], tick_window=100),
+            ladder(),
+            OrderPlanner("bench-", requote_tolerance_bps=1.0),
+            account,
+            tape=tape,
+            risk=gate,
+        )
+        on_depth = maker.on_depth_message
+        push = tape.push_binance_trade
+        clock = time.perf_counter_ns
+        for kind, data in recording[2]:
+            if kind != "depth":
+                push(data)
+                continue
+            text = texts[id(data)]
+            start = clock()
+            actions = on_depth(text, now_ns=0)
+            durations.append(clock() - start)
+            quoted += maker.decision == "quoted"
+            acknowledge(account, actions)
+    return {
+        "messages": len(durations),
+        "quoted_share": quoted / len(durations),
+        "median_ns": statistics.median(durations),
+        "p99_ns": percentile(durations, 0.99),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
@@ -152,6 +194,8 @@ def main() -> int:
     qp = quote_and_plan(recording, args.repeats)
     tick = whole_tick(recording, args.repeats)
     tick_raw = whole_tick(recording, args.repeats, raw=True)
+    fused = fused_tick(recording, args.repeats)
+    fused_risk = fused_tick(recording, args.repeats, risk=True)
     print(f"machine: {machine}")
     print(
         f"quote() + plan(), ladder 5 a side, {qp['ticks']:,} ticks: median {qp['median_ns'] / 1000:.2f} µs, "
@@ -165,10 +209,23 @@ def main() -> int:
         f"whole tick from the raw message text (apply_binance_json), {tick_raw['messages']:,} messages: median {tick_raw['median_ns'] / 1000:.2f} µs, "
         f"p99 {tick_raw['p99_ns'] / 1000:.2f} µs  (target < 5 µs median)"
     )
+    for label, result in (("", fused), (" + risk gate", fused_risk)):
+        print(
+            f"whole tick as one call (MarketMaker.on_depth_message{label}), {result['messages']:,} messages "
+            f"({result['quoted_share']:.0%} quoted): median {result['median_ns'] / 1000:.2f} µs, "
+            f"p99 {result['p99_ns'] / 1000:.2f} µs  (target < 5 µs median)"
+        )
     if args.json:
         Path(args.json).write_text(
             json.dumps(
-                {"machine": machine, "quote_and_plan": qp, "whole_tick": tick, "whole_tick_raw": tick_raw}, indent=2
+                {
+                    "machine": machine,
+                    "quote_and_plan": qp,
+                    "whole_tick": tick,
+                    "whole_tick_raw": tick_raw,
+                    "whole_tick_one_call": fused,
+                    "whole_tick_one_call_risk": fused_risk,
+                }, indent=2
             )
         )
     return 0

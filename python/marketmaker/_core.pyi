@@ -25,6 +25,7 @@ __all__ = [
     "InvalidSizeError",
     "InvalidTickSizeError",
     "MalformedMessageError",
+    "MarketMaker",
     "MarketMakerError",
     "OffTickError",
     "Order",
@@ -698,6 +699,57 @@ class RiskGate:
     ) -> tuple[list[OrderAction], list[tuple[OrderAction, str]]]: ...
     def halt(self, detail: str, reason: str = "manual") -> bool: ...
     def reset(self) -> None: ...
+
+@final
+class MarketMaker:
+    """The market maker of one symbol: book update, features, quotes, diff and risk gate as one
+    call per depth message."""
+
+    def __new__(
+        cls,
+        book: OrderBook,
+        engine: FeatureEngine,
+        generator: QuoteGenerator,
+        planner: OrderPlanner,
+        account: Account,
+        *,
+        tape: TradeTape | None = None,
+        risk: RiskGate | None = None,
+    ) -> MarketMaker: ...
+    def on_depth_message(
+        self,
+        message: str | bytes,
+        *,
+        receive_time_ns: int | None = None,
+        now_ns: int | None = None,
+        time_left: float = 0.0,
+        reference_price: float | None = None,
+    ) -> list[OrderAction]: ...
+    def tick(
+        self, *, now_ns: int | None = None, time_left: float = 0.0, reference_price: float | None = None
+    ) -> list[OrderAction]: ...
+    @property
+    def decision(self) -> str | None: ...
+    @property
+    def last_outcome(self) -> UpdateOutcome | None: ...
+    @property
+    def quotes(self) -> Quotes | None: ...
+    @property
+    def refused(self) -> list[tuple[OrderAction, str]]: ...
+    @property
+    def book(self) -> OrderBook: ...
+    @property
+    def engine(self) -> FeatureEngine: ...
+    @property
+    def generator(self) -> QuoteGenerator: ...
+    @property
+    def planner(self) -> OrderPlanner: ...
+    @property
+    def account(self) -> Account: ...
+    @property
+    def tape(self) -> TradeTape | None: ...
+    @property
+    def risk(self) -> RiskGate | None: ...
 
 class MarketMakerError(Exception): ...
 class InvalidInputError(MarketMakerError): ...

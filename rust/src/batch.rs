@@ -264,6 +264,7 @@ pub fn run_features(
     out: &mut Vec<f64>,
 ) -> CoreResult<usize> {
     let count = is_bid.len();
+    book.keep_contiguous_levels(engine.levels_read());
     let field = |index: usize| move || format!("updates[{index}]");
     let mut ticks = Vec::with_capacity(count);
     match prices {

@@ -20,11 +20,14 @@ use crate::side::Side;
 /// A price level: ticks on the book's grid and size.
 pub type Level = (i64, f64);
 
-/// A side's best levels, borrowed from the book: sizes and prices stored best last.
-#[derive(Debug, Clone, Copy)]
+/// A side's best levels, borrowed from the book. The levels next to the touch are contiguous
+/// (sizes and prices stored best last); a view deeper than the book keeps contiguous (see
+/// [`OrderBook::keep_contiguous_levels`]) continues into the book's far tier.
+#[derive(Debug, Clone)]
 pub struct LevelsView<'a> {
     keys: &'a [i64],
     sizes: &'a [f64],
+    beyond: Vec<Level>,
     negated: bool,
 }
 
@@ -33,30 +36,44 @@ impl<'a> LevelsView<'a> {
     #[inline]
     #[must_use]
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.keys.len() + self.beyond.len()
     }
 
     /// Whether the view is empty.
     #[inline]
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.len() == 0
     }
 
-    /// Sizes, best level last.
+    /// Sizes of the contiguous part of the view, best level last.
     #[inline]
     #[must_use]
-    pub fn sizes_best_last(&self) -> &'a [f64] {
+    pub fn near_sizes_best_last(&self) -> &'a [f64] {
         self.sizes
     }
 
-    /// The level `rank` places from the best, as (ticks, size). Panics past the end.
+    /// Sizes of the levels past the contiguous part, best first (empty unless the view is deeper
+    /// than the book keeps contiguous).
+    #[inline]
+    pub fn far_sizes_best_first(&self) -> impl Iterator<Item = f64> + '_ {
+        self.beyond.iter().map(|(_, size)| *size)
+    }
+
+    /// The level `rank` places from the best, as (ticks, size).
+    ///
+    /// # Panics
+    /// When `rank` is not below [`Self::len`].
     #[inline]
     #[must_use]
     pub fn level(&self, rank: usize) -> Level {
-        let index = self.keys.len() - 1 - rank;
-        let key = self.keys[index];
-        (if self.negated { -key } else { key }, self.sizes[index])
+        let (key, size) = if rank < self.keys.len() {
+            let index = self.keys.len() - 1 - rank;
+            (self.keys[index], self.sizes[index])
+        } else {
+            self.beyond[rank - self.keys.len()]
+        };
+        (if self.negated { -key } else { key }, size)
     }
 }
 
@@ -186,8 +203,8 @@ impl OrderBook {
             symbol: symbol.into(),
             grid,
             sequencing,
-            bids: Ladder::with_capacity(1024),
-            asks: Ladder::with_capacity(1024),
+            bids: Ladder::default(),
+            asks: Ladder::default(),
             status: if sequencing == Sequencing::Unsequenced {
                 BookStatus::Live
             } else {
@@ -590,15 +607,24 @@ impl OrderBook {
     #[inline]
     #[must_use]
     pub fn top_levels(&self, side: Side, depth: usize) -> LevelsView<'_> {
-        let (keys, sizes) = match side {
+        let (keys, sizes, beyond) = match side {
             Side::Buy => self.bids.top(depth),
             Side::Sell => self.asks.top(depth),
         };
         LevelsView {
             keys,
             sizes,
+            beyond,
             negated: side == Side::Sell,
         }
+    }
+
+    /// Keeps at least `depth` levels a side contiguous next to the touch (64 by default), so
+    /// that [`Self::top_levels`] up to that depth is a plain slice. Readers that watch deeper
+    /// levels (a feature engine with `depths = [5, 200]`) ask for it once.
+    pub fn keep_contiguous_levels(&mut self, depth: usize) {
+        self.bids.keep_contiguous(depth);
+        self.asks.keep_contiguous(depth);
     }
 
     /// The level `rank` places from the best (0 = the touch), as (ticks, size).

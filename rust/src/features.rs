@@ -629,6 +629,13 @@ impl FeatureEngine {
         &self.config
     }
 
+    /// How many levels a side the engine reads from the book (its deepest depth or OFI level).
+    #[must_use]
+    pub fn levels_read(&self) -> usize {
+        let deepest = self.config.depths.iter().copied().max().unwrap_or(0);
+        deepest.max(self.config.ofi_levels)
+    }
+
     /// The features as of the last tick.
     #[must_use]
     pub fn features(&self) -> &Features {
@@ -660,21 +667,38 @@ impl FeatureEngine {
         let depths = &self.config.depths;
         let deepest = depths[depths.len() - 1];
         let side_sizes = |side, sizes_out: &mut [f64; MAX_DEPTHS]| {
-            let sizes = book.top_levels(side, deepest).sizes_best_last();
+            let view = book.top_levels(side, deepest);
+            let sizes = view.near_sizes_best_last();
             let weights =
-                &self.level_weights_best_last[self.level_weights_best_last.len() - sizes.len()..];
+                &self.level_weights_best_last[self.level_weights_best_last.len() - view.len()..];
+            let near_weights = &weights[weights.len() - sizes.len()..];
             // Depth d is the last min(d, len) entries: sum the shallowest first, then extend.
             let mut total = 0.0;
             let mut end = sizes.len();
+            let mut far = view.far_sizes_best_first();
+            let mut far_taken = 0;
             for (slot, depth) in sizes_out.iter_mut().zip(depths) {
                 let start = sizes.len().saturating_sub(*depth);
                 if start < end {
                     total += if self.config.level_decay == 0.0 {
                         sum(&sizes[start..end])
                     } else {
-                        dot(&sizes[start..end], &weights[start..end])
+                        dot(&sizes[start..end], &near_weights[start..end])
                     };
                     end = start;
+                }
+                // Past the contiguous levels (a book that keeps fewer than `deepest`): the rest
+                // one level at a time, weights continuing outward.
+                while sizes.len() + far_taken < *depth {
+                    let Some(size) = far.next() else { break };
+                    let rank = sizes.len() + far_taken;
+                    let weight = weights[weights.len() - 1 - rank];
+                    total += if self.config.level_decay == 0.0 {
+                        size
+                    } else {
+                        size * weight
+                    };
+                    far_taken += 1;
                 }
                 *slot = total;
             }

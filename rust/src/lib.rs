@@ -7,6 +7,7 @@ pub mod batch;
 pub mod book;
 pub mod error;
 pub mod features;
+pub mod maker;
 pub mod orders;
 pub mod price;
 pub mod quotes;

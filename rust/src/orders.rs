@@ -191,6 +191,10 @@ fn same_price(a: f64, b: f64) -> bool {
 
 /// The actions that turn `live` into `desired`: keep, then amend (if supported), cancel, place.
 /// After them no two of our orders rest at one price and side.
+///
+/// Every per-order fact the matching needs (is it on some wanted price, is it close enough to
+/// each wanted level) is worked out once per side, so a tick against a steady ladder costs a
+/// few dozen comparisons and no action.
 #[allow(clippy::too_many_lines)] // one pass per side: duplicates, exact, nearest, amend/place, cancel
 pub fn diff(
     desired: &QuoteLadder,
@@ -201,73 +205,82 @@ pub fn diff(
     let mut cancels = Vec::new();
     let mut amends = Vec::new();
     let mut places = Vec::new();
+    let mut orders: Vec<&LiveOrder> = Vec::with_capacity(live.len());
+    let mut kept: Vec<bool> = Vec::with_capacity(live.len());
+    let mut on_wanted_price: Vec<bool> = Vec::with_capacity(live.len());
+    let mut satisfied: Vec<bool> = Vec::new();
+    let mut resting: Vec<f64> = Vec::new();
+    let mut spare: Vec<usize> = Vec::new();
     for (side, wanted) in [(Side::Buy, &desired.bids), (Side::Sell, &desired.asks)] {
-        let mut orders: Vec<&LiveOrder> = live.iter().filter(|order| order.side == side).collect();
-        // A second order at a price we already hold is always cancelled.
-        let mut seen_prices: Vec<f64> = Vec::new();
-        orders.retain(|order| {
-            if seen_prices
+        orders.clear();
+        for order in live.iter().filter(|order| order.side == side) {
+            // A second order at a price we already hold is always cancelled.
+            if orders
                 .iter()
-                .any(|price| same_price(*price, order.price))
+                .any(|held| same_price(held.price, order.price))
             {
                 cancels.push(OrderAction::Cancel {
                     client_order_id: order.client_order_id.clone(),
                     side,
                     price: order.price,
                 });
-                false
             } else {
-                seen_prices.push(order.price);
-                true
+                orders.push(order);
             }
-        });
-        let mut kept = vec![false; orders.len()];
-        let mut satisfied = vec![false; wanted.len()];
-        // Exact prices first, then the nearest within tolerance.
-        for exact in [true, false] {
+        }
+        kept.clear();
+        kept.resize(orders.len(), false);
+        on_wanted_price.clear();
+        on_wanted_price.extend(orders.iter().map(|order| {
+            wanted
+                .iter()
+                .any(|want| same_price(want.price, order.price))
+        }));
+        satisfied.clear();
+        satisfied.resize(wanted.len(), false);
+        // Exact prices first: at most one order per price is left, so the first match is it.
+        for (w, want) in wanted.iter().enumerate() {
+            if let Some(o) = (0..orders.len()).find(|&o| {
+                !kept[o]
+                    && same_price(orders[o].price, want.price)
+                    && close_enough(orders[o], want, rules)
+            }) {
+                kept[o] = true;
+                satisfied[w] = true;
+            }
+        }
+        // Then the nearest within tolerance. An order resting on another wanted price serves
+        // that level or none: it must not block it by serving a neighbour.
+        if satisfied.iter().any(|done| !done) {
             for (w, want) in wanted.iter().enumerate() {
                 if satisfied[w] {
                     continue;
                 }
-                let best = orders
-                    .iter()
-                    .enumerate()
-                    .filter(|(o, order)| {
-                        !kept[*o]
-                            && close_enough(order, want, rules)
-                            && if exact {
-                                same_price(order.price, want.price)
-                            } else {
-                                // An order resting on another wanted price serves that level
-                                // or none: it must not block it by serving a neighbour.
-                                !wanted
-                                    .iter()
-                                    .any(|other| same_price(other.price, order.price))
-                            }
+                let best = (0..orders.len())
+                    .filter(|&o| {
+                        !kept[o] && !on_wanted_price[o] && close_enough(orders[o], want, rules)
                     })
-                    .min_by(|(_, a), (_, b)| {
-                        (a.price - want.price)
+                    .min_by(|&a, &b| {
+                        (orders[a].price - want.price)
                             .abs()
-                            .total_cmp(&(b.price - want.price).abs())
+                            .total_cmp(&(orders[b].price - want.price).abs())
                     });
-                if let Some((o, _)) = best {
+                if let Some(o) = best {
                     kept[o] = true;
                     satisfied[w] = true;
                 }
             }
         }
-        let mut resting: Vec<f64> = orders
-            .iter()
-            .zip(&kept)
-            .filter(|(_, k)| **k)
-            .map(|(order, _)| order.price)
-            .collect();
-        let mut spare: Vec<&LiveOrder> = orders
-            .iter()
-            .zip(&kept)
-            .filter(|(_, k)| !**k)
-            .map(|(order, _)| *order)
-            .collect();
+        resting.clear();
+        resting.extend(
+            orders
+                .iter()
+                .zip(&kept)
+                .filter(|(_, k)| **k)
+                .map(|(order, _)| order.price),
+        );
+        spare.clear();
+        spare.extend((0..orders.len()).filter(|&o| !kept[o]));
         for (w, want) in wanted.iter().enumerate() {
             if satisfied[w] || resting.iter().any(|price| same_price(*price, want.price)) {
                 continue;
@@ -276,21 +289,15 @@ pub fn diff(
             if rules.supports_amend {
                 let same = spare
                     .iter()
-                    .position(|order| same_price(order.price, want.price));
+                    .position(|&o| same_price(orders[o].price, want.price));
                 // Prefer a spare at this price (a size change), then one not on another wanted
                 // price (that level may still want it), then any.
-                let elsewhere = || {
-                    spare.iter().position(|order| {
-                        !wanted
-                            .iter()
-                            .any(|other| same_price(other.price, order.price))
-                    })
-                };
+                let elsewhere = || spare.iter().position(|&o| !on_wanted_price[o]);
                 if let Some(position) = same
                     .or_else(elsewhere)
                     .or_else(|| (!spare.is_empty()).then_some(0))
                 {
-                    let order = spare.remove(position);
+                    let order = orders[spare.remove(position)];
                     amends.push(OrderAction::Amend {
                         client_order_id: order.client_order_id.clone(),
                         side,
@@ -309,11 +316,11 @@ pub fn diff(
             });
             resting.push(want.price);
         }
-        for order in spare {
+        for &o in &spare {
             cancels.push(OrderAction::Cancel {
-                client_order_id: order.client_order_id.clone(),
+                client_order_id: orders[o].client_order_id.clone(),
                 side,
-                price: order.price,
+                price: orders[o].price,
             });
         }
     }

@@ -18,6 +18,17 @@ const POW10: [i128; 23] = {
     table
 };
 
+/// Powers of ten that fit an `i64`.
+const POW10_I64: [i64; 19] = {
+    let mut table = [1_i64; 19];
+    let mut i = 1;
+    while i < 19 {
+        table[i] = table[i - 1] * 10;
+        i += 1;
+    }
+    table
+};
+
 /// How far (in ticks) a float price may sit from the grid and still count as on it.
 const FLOAT_GRID_TOLERANCE: f64 = 1e-6;
 
@@ -103,6 +114,8 @@ pub struct PriceGrid {
     scale_divisor: f64,
     /// Tick counts up to this keep `ticks × mantissa` below 2^53, so the float product is exact.
     exact_ticks: i64,
+    /// The tick's digits (the tick is `tick_mantissa × 10^-scale`).
+    tick_mantissa: i64,
 }
 
 impl PriceGrid {
@@ -141,6 +154,7 @@ impl PriceGrid {
             tick_mantissa_f64: mantissa as f64,
             scale_divisor: POW10[tick.scale as usize] as f64,
             exact_ticks: (1_i64 << 53) / mantissa,
+            tick_mantissa: mantissa,
         })
     }
 
@@ -296,19 +310,37 @@ impl PriceGrid {
     /// fit (the caller then takes the general path).
     #[inline]
     fn ticks_of_fixed(&self, mantissa: i64, scale: u32) -> Option<OnGrid> {
-        let tick_mantissa = i64::try_from(self.tick.mantissa).ok()?;
-        let (numerator, denominator) = if scale <= self.tick.scale {
-            let factor = i64::try_from(POW10[(self.tick.scale - scale) as usize]).ok()?;
-            (mantissa.checked_mul(factor)?, tick_mantissa)
+        // The text in units of the grid's last decimal, or off the grid if it has more
+        // non-zero decimals than the tick.
+        let tick_scale = self.tick.scale;
+        let units = if scale <= tick_scale {
+            mantissa.checked_mul(*POW10_I64.get((tick_scale - scale) as usize)?)?
         } else {
-            let factor = i64::try_from(POW10[(scale - self.tick.scale) as usize]).ok()?;
-            (mantissa, tick_mantissa.checked_mul(factor)?)
+            let factor = *POW10_I64.get((scale - tick_scale) as usize)?;
+            if mantissa % factor != 0 {
+                return Some(OnGrid::Off);
+            }
+            mantissa / factor
         };
-        Some(if numerator % denominator == 0 {
-            OnGrid::Ticks(numerator / denominator)
+        // Ticks of 1, 0.1, 0.01, ... (most instruments): no division left.
+        Some(if self.tick_mantissa == 1 {
+            OnGrid::Ticks(units)
+        } else if units % self.tick_mantissa == 0 {
+            OnGrid::Ticks(units / self.tick_mantissa)
         } else {
             OnGrid::Off
         })
+    }
+
+    /// Ticks of the plain decimal `mantissa × 10^-scale` (digits already read from exchange
+    /// text) when it is a positive price exactly on the grid; None for anything else, which the
+    /// caller hands to [`Self::ticks_of_text`] for the error that names the problem.
+    #[inline]
+    pub(crate) fn ticks_of_digits(&self, mantissa: i64, scale: u32) -> Option<i64> {
+        match self.ticks_of_fixed(mantissa, scale)? {
+            OnGrid::Ticks(ticks) if ticks > 0 => Some(ticks),
+            _ => None,
+        }
     }
 
     /// Ticks of a float price: it must be positive, finite and within a millionth of a tick of
@@ -393,10 +425,6 @@ fn plain_fixed(text: &[u8]) -> Option<(i64, u32)> {
     if digits == 0 {
         return None;
     }
-    while scale > 0 && mantissa % 10 == 0 {
-        mantissa /= 10;
-        scale -= 1;
-    }
     Some((mantissa, scale))
 }
 
@@ -451,12 +479,34 @@ fn decimal_text(value: Decimal) -> String {
 
 /// Parses a size written as exchange text: finite and not negative.
 pub fn size_of_text(size: &str, field: &dyn Fn() -> String) -> CoreResult<f64> {
+    if let Some(value) = plain_fixed(size.as_bytes()).and_then(|(m, s)| size_of_digits(m, s)) {
+        return Ok(value);
+    }
     let value: f64 = size.trim().parse().map_err(|_| CoreError::InvalidSize {
         value: size.to_owned(),
         field: field(),
     })?;
     check_size(value, field)
 }
+
+/// The size `mantissa × 10^-scale` (digits already read from exchange text) as the correctly
+/// rounded double — the one `parse` gives — when the digits are below 2^53 and the scale at most
+/// 22: both are exact doubles, so one division rounds once (Clinger's fast path). None otherwise.
+#[inline]
+pub(crate) fn size_of_digits(mantissa: i64, scale: u32) -> Option<f64> {
+    if (0..1 << 53).contains(&mantissa) && scale <= 22 {
+        #[allow(clippy::cast_precision_loss)] // below 2^53: exact
+        Some(mantissa as f64 / POW10_F64[scale as usize])
+    } else {
+        None
+    }
+}
+
+/// 10^0 ..= 10^22, every one an exact double.
+const POW10_F64: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
 
 /// Checks a float size: finite and not negative.
 pub fn check_size(size: f64, field: &dyn Fn() -> String) -> CoreResult<f64> {
@@ -538,6 +588,35 @@ mod tests {
             Err(CoreError::InvalidPrice { .. })
         ));
         assert!(grid.ticks_of_text("99999999999999999", &here).is_ok());
+    }
+
+    proptest::proptest! {
+        /// The fast exact size path gives the very double `parse` gives.
+        #[test]
+        fn size_fast_path_equals_parse(digits in 1u64..1_000_000_000_000_000, scale in 0usize..19,
+                                       padding in 0usize..4) {
+            let text = digits.to_string();
+            let text = if scale == 0 { text } else {
+                let padded = format!("{text:0>width$}", width = scale + 1);
+                let (whole, fraction) = padded.split_at(padded.len() - scale);
+                format!("{whole}.{fraction}{}", "0".repeat(padding))
+            };
+            let parsed: f64 = text.parse().unwrap();
+            proptest::prop_assert_eq!(size_of_text(&text, &here).unwrap().to_bits(), parsed.to_bits(), "{}", text);
+        }
+
+        /// Fixed-point price text lands on the same tick as the general decimal path.
+        #[test]
+        fn price_fast_path_equals_the_decimal_path(units in 1i64..10_000_000_000, decimals in 0u32..6,
+                                                   tick in proptest::sample::select(vec!["0.1", "0.01", "0.5", "0.25", "5", "1"])) {
+            let grid = PriceGrid::from_text(tick).unwrap();
+            let padded = format!("{units:0>width$}", width = decimals as usize + 1);
+            let (whole, fraction) = padded.split_at(padded.len() - decimals as usize);
+            let text = if decimals == 0 { whole.to_owned() } else { format!("{whole}.{fraction}") };
+            let fast = grid.ticks_of_text(&text, &here).ok();
+            let general = grid.ticks_of_decimal(Decimal::parse(&text).unwrap(), &|| text.clone(), &here).ok();
+            proptest::prop_assert_eq!(fast, general, "{} on {}", text, tick);
+        }
     }
 
     #[test]

@@ -1,36 +1,104 @@
-//! One side of an L2 book: price levels kept sorted in two flat vectors with the best level
-//! last, so that the common update (near the touch) is a short scan and a short move, and the
-//! top N levels are a contiguous slice.
+//! One side of an L2 book in two tiers. The levels next to the touch sit sorted in two flat
+//! vectors with the best level last, so the common update is a short scan and a short move and
+//! the top N levels are a contiguous slice. Levels further out live unordered in a hash map, so
+//! an insert or delete a thousand levels deep costs one hash probe, not a move of every level
+//! between it and the touch (on the recorded BTCUSDT stream half of all inserts and deletes land
+//! more than 200 levels from the touch, and the book grows to 5,000 levels a side). The far
+//! tier is put in order only when it is read in order: a refill of the near tier after a sweep,
+//! or a reader that walks the whole side.
+//!
+//! Invariants: near keys strictly ascending; every far key below the worst near key; the near
+//! tier holds at least `min(near_min, len)` levels, so any depth up to `near_min` is contiguous.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Hashes a tick key with one multiplication (keys are small, dense integers; no adversary
+/// chooses them, so a keyed hash buys nothing here).
+#[derive(Default)]
+pub(crate) struct TickHasher(u64);
+
+impl Hasher for TickHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(*byte)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn write_i64(&mut self, key: i64) {
+        #[allow(clippy::cast_sign_loss)] // the bits are what is hashed
+        let bits = key as u64;
+        self.0 = (self.0.rotate_left(5) ^ bits).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+/// The far tier: levels worse than the near tier, in no order.
+pub(crate) type FarLevels = HashMap<i64, f64, BuildHasherDefault<TickHasher>>;
 
 /// One side's levels. Keys are "higher is better": ticks for bids, negated ticks for asks.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Ladder {
     keys: Vec<i64>,
     sizes: Vec<f64>,
+    far: FarLevels,
+    near_min: usize,
+    refill_scratch: Vec<(i64, f64)>,
 }
 
 /// How many levels next to the touch are scanned linearly before a binary search.
 const NEAR_TOUCH: usize = 24;
 
+/// Levels kept contiguous next to the touch unless the book asks for more.
+pub(crate) const DEFAULT_NEAR_LEVELS: usize = 64;
+
+impl Default for Ladder {
+    fn default() -> Self {
+        Self::with_near_levels(DEFAULT_NEAR_LEVELS)
+    }
+}
+
 impl Ladder {
-    pub(crate) fn with_capacity(capacity: usize) -> Self {
+    pub(crate) fn with_near_levels(near_min: usize) -> Self {
+        let near_min = near_min.max(1);
         Self {
-            keys: Vec::with_capacity(capacity),
-            sizes: Vec::with_capacity(capacity),
+            keys: Vec::with_capacity(3 * near_min + 1),
+            sizes: Vec::with_capacity(3 * near_min + 1),
+            far: FarLevels::default(),
+            near_min,
+            refill_scratch: Vec::new(),
+        }
+    }
+
+    /// Keeps at least `depth` levels contiguous next to the touch (when the side has them).
+    pub(crate) fn keep_contiguous(&mut self, depth: usize) {
+        if depth > self.near_min {
+            self.near_min = depth;
+            self.refill();
         }
     }
 
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.keys.len()
+        self.keys.len() + self.far.len()
     }
 
     pub(crate) fn clear(&mut self) {
         self.keys.clear();
         self.sizes.clear();
+        self.far.clear();
     }
 
-    /// `Ok(index)` of `key`, or `Err(index)` where it would be inserted.
+    /// Whether `key` belongs to the far tier.
+    #[inline]
+    fn is_far(&self, key: i64) -> bool {
+        !self.far.is_empty() && key < self.keys[0]
+    }
+
+    /// `Ok(index)` of `key` in the near tier, or `Err(index)` where it would be inserted.
     #[inline]
     fn find(&self, key: i64) -> Result<usize, usize> {
         let len = self.keys.len();
@@ -59,11 +127,17 @@ impl Ladder {
     /// Returns whether the ladder changed.
     #[inline]
     pub(crate) fn set(&mut self, key: i64, size: f64) -> bool {
+        if self.is_far(key) {
+            return self.set_far(key, size);
+        }
         match self.find(key) {
             Ok(index) => {
                 if size == 0.0 {
                     self.keys.remove(index);
                     self.sizes.remove(index);
+                    if self.keys.len() < self.near_min && !self.far.is_empty() {
+                        self.refill();
+                    }
                     true
                 } else if self.sizes[index] == size {
                     false
@@ -83,17 +157,76 @@ impl Ladder {
                     self.keys.insert(index, key);
                     self.sizes.insert(index, size);
                 }
+                if self.keys.len() > 3 * self.near_min {
+                    self.spill();
+                }
                 true
             }
         }
+    }
+
+    #[cold]
+    fn set_far(&mut self, key: i64, size: f64) -> bool {
+        if size == 0.0 {
+            self.far.remove(&key).is_some()
+        } else {
+            self.far.insert(key, size) != Some(size)
+        }
+    }
+
+    /// Moves the worst near levels to the far tier, leaving `2 × near_min`.
+    #[cold]
+    fn spill(&mut self) {
+        let count = self.keys.len() - 2 * self.near_min;
+        for (key, size) in self.keys.drain(..count).zip(self.sizes.drain(..count)) {
+            self.far.insert(key, size);
+        }
+    }
+
+    /// Brings the best far levels into the near tier, up to `2 × near_min` near levels.
+    #[cold]
+    fn refill(&mut self) {
+        let wanted = (2 * self.near_min).saturating_sub(self.keys.len());
+        if wanted == 0 || self.far.is_empty() {
+            return;
+        }
+        let mut best = std::mem::take(&mut self.refill_scratch);
+        best.clear();
+        best.extend(self.far.iter().map(|(key, size)| (*key, *size)));
+        // The `wanted` highest keys, ascending, at the end.
+        if best.len() > wanted {
+            let cut = best.len() - wanted;
+            best.select_nth_unstable_by_key(cut, |(key, _)| *key);
+            best.drain(..cut);
+        }
+        best.sort_unstable_by_key(|(key, _)| *key);
+        for (key, _) in &best {
+            self.far.remove(key);
+        }
+        self.keys.splice(0..0, best.iter().map(|(key, _)| *key));
+        self.sizes.splice(0..0, best.iter().map(|(_, size)| *size));
+        self.refill_scratch = best;
+    }
+
+    /// The far tier from its best level outward (sorted on demand: for readers that walk deep).
+    fn far_from_best(&self) -> Vec<(i64, f64)> {
+        let mut levels: Vec<(i64, f64)> =
+            self.far.iter().map(|(key, size)| (*key, *size)).collect();
+        levels.sort_unstable_by_key(|(key, _)| std::cmp::Reverse(*key));
+        levels
     }
 
     /// Replaces every level. `levels` may be in any order; duplicates keep the last size.
     pub(crate) fn replace(&mut self, levels: impl Iterator<Item = (i64, f64)>) {
         self.clear();
         for (key, size) in levels {
-            self.set(key, size);
+            if size == 0.0 {
+                self.far.remove(&key);
+            } else {
+                self.far.insert(key, size);
+            }
         }
+        self.refill();
     }
 
     #[inline]
@@ -104,18 +237,35 @@ impl Ladder {
 
     #[inline]
     pub(crate) fn size_at(&self, key: i64) -> f64 {
+        if self.is_far(key) {
+            return self.far.get(&key).copied().unwrap_or(0.0);
+        }
         match self.find(key) {
             Ok(index) => self.sizes[index],
             Err(_) => 0.0,
         }
     }
 
+    /// Sizes from the best outward (the far tier sorted only if the walk reaches it).
+    #[inline]
+    fn sizes_from_best(&self) -> impl Iterator<Item = f64> + '_ {
+        let mut far: Option<std::vec::IntoIter<(i64, f64)>> = None;
+        self.sizes
+            .iter()
+            .rev()
+            .copied()
+            .chain(std::iter::from_fn(move || {
+                far.get_or_insert_with(|| self.far_from_best().into_iter())
+                    .next()
+                    .map(|(_, size)| size)
+            }))
+    }
+
     /// Summed size of the best `depth` levels, added from the best outward.
     #[inline]
     pub(crate) fn top_size(&self, depth: usize) -> f64 {
-        let start = self.sizes.len().saturating_sub(depth);
         // + 0.0: an empty sum of floats is -0.0 in Rust.
-        self.sizes[start..].iter().rev().sum::<f64>() + 0.0
+        self.sizes_from_best().take(depth).sum::<f64>() + 0.0
     }
 
     /// Summed sizes of the best `depths[i]` levels for every i, in one pass from the best
@@ -124,7 +274,7 @@ impl Ladder {
     pub(crate) fn top_sizes(&self, depths: &[usize], out: &mut [f64]) {
         let mut total = 0.0;
         let mut taken = 0;
-        let mut levels = self.sizes.iter().rev();
+        let mut levels = self.sizes_from_best();
         for (depth, slot) in depths.iter().zip(out.iter_mut()) {
             while taken < *depth {
                 match levels.next() {
@@ -139,35 +289,43 @@ impl Ladder {
 
     /// Summed size of the levels from the best outward while their key is at least `min_key`.
     pub(crate) fn size_down_to(&self, min_key: i64) -> f64 {
-        self.keys
-            .iter()
-            .zip(&self.sizes)
-            .rev()
-            .take_while(|(key, _)| **key >= min_key)
+        self.iter_from_best()
+            .take_while(|(key, _)| *key >= min_key)
             .map(|(_, size)| size)
             .sum::<f64>()
             + 0.0
     }
 
-    /// The best `depth` levels as (keys, sizes) slices, best last.
+    /// The best `depth` levels: the contiguous near part as (keys, sizes) slices, best last,
+    /// and the requested levels beyond it, best first (sorted from the far tier: empty, with no
+    /// work, whenever `depth` is within the contiguous levels).
     #[inline]
-    pub(crate) fn top(&self, depth: usize) -> (&[i64], &[f64]) {
+    pub(crate) fn top(&self, depth: usize) -> (&[i64], &[f64], Vec<(i64, f64)>) {
         let start = self.keys.len().saturating_sub(depth);
-        (&self.keys[start..], &self.sizes[start..])
+        let beyond = depth.saturating_sub(self.keys.len()).min(self.far.len());
+        let far = if beyond == 0 {
+            Vec::new()
+        } else {
+            let mut far = self.far_from_best();
+            far.truncate(beyond);
+            far
+        };
+        (&self.keys[start..], &self.sizes[start..], far)
     }
 
     /// The level `rank` places from the best (0 = best), as (key, size).
     #[inline]
     pub(crate) fn at_rank(&self, rank: usize) -> Option<(i64, f64)> {
-        let index = self.keys.len().checked_sub(rank + 1)?;
-        Some((self.keys[index], self.sizes[index]))
+        match self.keys.len().checked_sub(rank + 1) {
+            Some(index) => Some((self.keys[index], self.sizes[index])),
+            None => self.far_from_best().get(rank - self.keys.len()).copied(),
+        }
     }
 
     /// Sizes of the best `depth` levels, best first.
     #[inline]
     pub(crate) fn top_sizes_iter(&self, depth: usize) -> impl Iterator<Item = f64> + '_ {
-        let start = self.sizes.len().saturating_sub(depth);
-        self.sizes[start..].iter().rev().copied()
+        self.sizes_from_best().take(depth)
     }
 
     /// Levels from the best outward, as (key, size).
@@ -177,17 +335,25 @@ impl Ladder {
             .copied()
             .zip(self.sizes.iter().copied())
             .rev()
+            .chain(std::iter::once(()).flat_map(move |()| self.far_from_best()))
     }
 
-    /// Checks the ladder's own invariants (strictly ascending keys, positive finite sizes).
+    /// Checks the ladder's own invariants (strictly ascending keys, positive finite sizes, far
+    /// keys below near keys, the near tier as full as promised).
     #[cfg(test)]
     pub(crate) fn is_well_formed(&self) -> bool {
-        self.keys.windows(2).all(|pair| pair[0] < pair[1])
+        let keys: Vec<i64> = self.iter_from_best().map(|(key, _)| key).collect();
+        keys.windows(2).all(|pair| pair[0] > pair[1])
             && self
-                .sizes
-                .iter()
-                .all(|size| size.is_finite() && *size > 0.0)
+                .iter_from_best()
+                .all(|(_, size)| size.is_finite() && size > 0.0)
             && self.keys.len() == self.sizes.len()
+            && self.keys.len() >= self.near_min.min(self.len())
+            && self
+                .far
+                .keys()
+                .max()
+                .is_none_or(|worst_far| self.keys.first().is_some_and(|near| worst_far < near))
     }
 }
 
@@ -248,5 +414,52 @@ mod tests {
         let empty = Ladder::default();
         empty.top_sizes(&[1, 3, 50], &mut out);
         assert_eq!(out, [0.0; 3]);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// With a near tier of two levels every operation crosses the tiers: spills, refills and
+        /// far updates all happen, and every read agrees with a plain map model.
+        #[test]
+        fn two_tiers_agree_with_a_map(
+            operations in proptest::collection::vec((0i64..60, 0u8..4), 1..400),
+            near in 1usize..4,
+            depth in 0usize..20,
+        ) {
+            use std::collections::BTreeMap;
+            let mut ladder = Ladder::with_near_levels(near);
+            let mut model = BTreeMap::new();
+            for (key, size) in operations {
+                let size = f64::from(size);
+                let before = model.get(&key).copied().unwrap_or(0.0);
+                let changed = ladder.set(key, size);
+                if size == 0.0 { model.remove(&key); } else { model.insert(key, size); }
+                proptest::prop_assert_eq!(changed, before != size);
+                proptest::prop_assert!(ladder.is_well_formed());
+            }
+            let from_best: Vec<(i64, f64)> = model.iter().rev().map(|(k, s)| (*k, *s)).collect();
+            proptest::prop_assert_eq!(ladder.iter_from_best().collect::<Vec<_>>(), from_best.clone());
+            proptest::prop_assert_eq!(ladder.len(), model.len());
+            proptest::prop_assert_eq!(ladder.best(), from_best.first().copied());
+            for rank in 0..=from_best.len() {
+                proptest::prop_assert_eq!(ladder.at_rank(rank), from_best.get(rank).copied());
+            }
+            for key in 0..60 {
+                proptest::prop_assert_eq!(ladder.size_at(key), model.get(&key).copied().unwrap_or(0.0));
+            }
+            let top: f64 = from_best.iter().take(depth).map(|(_, s)| s).sum();
+            proptest::prop_assert_eq!(ladder.top_size(depth), top);
+            let (keys, sizes, far) = ladder.top(depth);
+            proptest::prop_assert_eq!(keys.len() + far.len(), depth.min(model.len()));
+            let mut view: Vec<(i64, f64)> =
+                keys.iter().copied().zip(sizes.iter().copied()).rev().collect();
+            view.extend(far);
+            proptest::prop_assert_eq!(view, from_best.iter().take(depth).copied().collect::<Vec<_>>());
+            let mut replaced = Ladder::with_near_levels(near);
+            replaced.replace(from_best.iter().copied());
+            proptest::prop_assert!(replaced.is_well_formed());
+            proptest::prop_assert_eq!(replaced.iter_from_best().collect::<Vec<_>>(), from_best);
+        }
     }
 }

@@ -238,3 +238,52 @@ fn invalid_parameters_are_named() {
         ));
     }
 }
+
+/// A depth past the levels the book keeps contiguous reads on into the far tier with the same
+/// weights, and gives what the plain definition gives.
+#[test]
+fn imbalance_deeper_than_the_contiguous_levels() {
+    let bids: Vec<(i64, f64)> = (0..200)
+        .map(|i| (10_000 - i, 1.0 + (i % 7) as f64))
+        .collect();
+    let asks: Vec<(i64, f64)> = (0..200)
+        .map(|i| (10_001 + i, 2.0 + (i % 5) as f64))
+        .collect();
+    for level_decay in [0.0, 0.05] {
+        let weighted = |levels: &[(i64, f64)], depth: usize| -> f64 {
+            levels
+                .iter()
+                .take(depth)
+                .enumerate()
+                .map(|(rank, (_, size))| size * (-level_decay * rank as f64).exp())
+                .sum()
+        };
+        let config = FeatureConfig {
+            depths: vec![5, 150],
+            level_decay,
+            ..FeatureConfig::default()
+        };
+        for contiguous in [None, Some(150)] {
+            let mut book = book(&bids, &asks);
+            if let Some(depth) = contiguous {
+                book.keep_contiguous_levels(depth);
+            }
+            assert!(
+                book.top_levels(Side::Buy, 150).near_sizes_best_last().len()
+                    == contiguous.unwrap_or(128).min(150),
+                "the test reads past the contiguous levels only without keep_contiguous_levels"
+            );
+            let mut engine = FeatureEngine::new(config.clone()).unwrap();
+            engine.update(&book, None, 1);
+            for (k, depth) in [5, 150].into_iter().enumerate() {
+                let (b, a) = (weighted(&bids, depth), weighted(&asks, depth));
+                let expected = (b - a) / (b + a);
+                let got = engine.features().imbalances[k];
+                assert!(
+                    (got - expected).abs() <= 1e-12 * expected.abs().max(1.0),
+                    "depth {depth}, decay {level_decay}, contiguous {contiguous:?}: {got} vs {expected}"
+                );
+            }
+        }
+    }
+}

@@ -353,7 +353,26 @@ impl PyOrderBook {
         self.asks_scratch = asks;
     }
 
-    fn outcome(&self, outcome: ApplyOutcome) -> PyResult<PyUpdateOutcome> {
+    /// A `depthUpdate`'s websocket text applied with the scratch buffers (no allocation).
+    pub(crate) fn apply_depth_text(
+        &mut self,
+        text: &str,
+        receive_time_ns: Option<i64>,
+    ) -> crate::error::CoreResult<ApplyOutcome> {
+        let mut bids = std::mem::take(&mut self.bids_scratch);
+        let mut asks = std::mem::take(&mut self.asks_scratch);
+        let result = crate::venues::binance::apply_depth_json(
+            &mut self.book,
+            text,
+            receive_time_ns,
+            &mut bids,
+            &mut asks,
+        );
+        self.give_back(bids, asks);
+        result
+    }
+
+    pub(crate) fn outcome(&self, outcome: ApplyOutcome) -> PyResult<PyUpdateOutcome> {
         if outcome == ApplyOutcome::Gap && self.strict {
             return Err(SequenceGapError::new_err(format!(
                 "{}: {}; the update was not applied and the book needs a new snapshot",
@@ -693,17 +712,8 @@ impl PyOrderBook {
             })?,
             _ => return Err(PyTypeError::new_err("message must be str or bytes")),
         };
-        let mut bids = std::mem::take(&mut self.bids_scratch);
-        let mut asks = std::mem::take(&mut self.asks_scratch);
-        let result = crate::venues::binance::apply_depth_json(
-            &mut self.book,
-            text,
-            receive_time_ns,
-            &mut bids,
-            &mut asks,
-        );
-        self.give_back(bids, asks);
-        self.outcome(result?)
+        let outcome = self.apply_depth_text(text, receive_time_ns)?;
+        self.outcome(outcome)
     }
 
     /// Applies a parsed Binance REST depth snapshot (``lastUpdateId``, ``bids``, ``asks``).

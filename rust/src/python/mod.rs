@@ -16,6 +16,7 @@ mod account;
 mod book;
 mod error;
 mod features;
+mod maker;
 mod orders;
 mod quotes;
 mod side;
@@ -58,6 +59,8 @@ mod _core {
     use super::book::{PyBookStatus, PyOrderBook, PySnapshotApplied, PyUpdateOutcome};
     #[pymodule_export]
     use super::features::{PyFeatureEngine, PyFeatures};
+    #[pymodule_export]
+    use super::maker::PyMarketMaker;
     #[pymodule_export]
     use super::orders::{PyOrderAction, PyOrderPlanner, PyRateLimiter, PyRiskGate};
     #[pymodule_export]

@@ -157,8 +157,8 @@ fn live_orders(live: &Bound<'_, PyAny>) -> PyResult<Vec<LiveOrder>> {
 /// ['cancel']
 #[pyclass(name = "OrderPlanner", module = "marketmaker._core")]
 pub struct PyOrderPlanner {
-    ids: ClientOrderIds,
-    rules: DiffRules,
+    pub(crate) ids: ClientOrderIds,
+    pub(crate) rules: DiffRules,
     batch_size: usize,
 }
 
@@ -368,7 +368,7 @@ fn reason_of(name: &str) -> PyResult<HaltReason> {
 /// 'stale_book'
 #[pyclass(name = "RiskGate", module = "marketmaker._core")]
 pub struct PyRiskGate {
-    gate: RiskGate,
+    pub(crate) gate: RiskGate,
 }
 
 #[pymethods]

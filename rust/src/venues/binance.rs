@@ -1,49 +1,343 @@
 //! Binance USDⓈ-M `depthUpdate` events from their raw JSON text (bare or in the combined-stream
 //! envelope `{"stream": ..., "data": {...}}`), applied to a book under the venue's rules.
 
-use serde::Deserialize;
-
 use crate::book::{ApplyOutcome, BinanceDiff, Level, OrderBook};
 use crate::error::{CoreError, CoreResult};
-use crate::price::size_of_text;
+use crate::price::{size_of_digits, size_of_text, PriceGrid};
 
-#[derive(Deserialize)]
-struct DepthEvent<'a> {
-    #[serde(rename = "E")]
+/// The fields of a `depthUpdate` that the book needs; the levels go straight into the
+/// caller's buffers.
+#[derive(Debug, Default)]
+struct DepthHeader {
     event_time_ms: Option<i64>,
-    #[serde(rename = "U")]
-    first_update_id: u64,
-    #[serde(rename = "u")]
-    last_update_id: u64,
-    #[serde(rename = "pu")]
-    prev_last_update_id: u64,
-    #[serde(rename = "b", borrow)]
-    bids: Vec<(&'a str, &'a str)>,
-    #[serde(rename = "a", borrow)]
-    asks: Vec<(&'a str, &'a str)>,
+    first_update_id: Option<u64>,
+    last_update_id: Option<u64>,
+    prev_last_update_id: Option<u64>,
+    has_bids: bool,
+    has_asks: bool,
 }
 
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow)]
-    data: DepthEvent<'a>,
+/// A number written as a JSON string: its digits when plain, else the text itself.
+enum DecimalText<'a> {
+    Digits {
+        mantissa: i64,
+        scale: u32,
+        text: &'a [u8],
+    },
+    Text(&'a str),
 }
 
-fn levels(
-    book: &OrderBook,
-    raw: &[(&str, &str)],
-    name: &str,
-    out: &mut Vec<Level>,
-) -> CoreResult<()> {
-    out.clear();
-    for (index, (price, size)) in raw.iter().enumerate() {
-        let field = || format!("{name}[{index}]");
-        out.push((
-            book.grid().ticks_of_text(price, &field)?,
-            size_of_text(size, &field)?,
-        ));
+/// Digits and at most one point: ASCII by construction.
+fn ascii(text: &[u8]) -> &str {
+    std::str::from_utf8(text).unwrap_or_default()
+}
+
+fn malformed(detail: impl std::fmt::Display) -> CoreError {
+    CoreError::Malformed(format!("depthUpdate: {detail}"))
+}
+
+/// A forward-only reader over the message's bytes. It reads the fields of a `depthUpdate` in
+/// one pass, converting level text to ticks and sizes as it goes, and steps over every other
+/// value with a structural check (strings, numbers, literals, nested objects and arrays).
+struct Scanner<'a> {
+    text: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Scanner<'a> {
+    #[inline]
+    fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.text.get(self.at) {
+            self.at += 1;
+        }
     }
-    Ok(())
+
+    #[inline]
+    fn peek(&mut self) -> Option<u8> {
+        self.skip_whitespace();
+        self.text.get(self.at).copied()
+    }
+
+    #[inline]
+    fn expect(&mut self, byte: u8) -> CoreResult<()> {
+        if self.peek() == Some(byte) {
+            self.at += 1;
+            Ok(())
+        } else {
+            Err(self.unexpected(&format!("'{}'", byte as char)))
+        }
+    }
+
+    fn unexpected(&self, wanted: &str) -> CoreError {
+        match self.text.get(self.at) {
+            Some(found) => malformed(format!(
+                "expected {wanted} at byte {}, found '{}'",
+                self.at,
+                found.escape_ascii()
+            )),
+            None => malformed(format!(
+                "expected {wanted}, the message ends at byte {}",
+                self.at
+            )),
+        }
+    }
+
+    /// A string without escapes, borrowed; a string with escapes is stepped over and returned
+    /// as None (no field we read is ever escaped).
+    #[inline]
+    fn string(&mut self) -> CoreResult<Option<&'a str>> {
+        self.expect(b'"')?;
+        let start = self.at;
+        let mut escaped = false;
+        loop {
+            match self.text.get(self.at) {
+                Some(b'"') => break,
+                Some(b'\\') => {
+                    escaped = true;
+                    self.at += 2;
+                }
+                Some(byte) if *byte < 0x20 => return Err(self.unexpected("a string character")),
+                Some(_) => self.at += 1,
+                None => return Err(malformed("a string is not closed")),
+            }
+        }
+        let end = self.at;
+        self.at += 1;
+        if escaped {
+            return Ok(None);
+        }
+        // The input is a &str and the slice ends at ASCII quotes: always valid UTF-8.
+        Ok(std::str::from_utf8(&self.text[start..end]).ok())
+    }
+
+    /// A string of plain decimal digits (at most one point, 1–18 digits) read as
+    /// `(mantissa, scale)` in the same pass that finds its end; any other string comes back as
+    /// text for the general, error-naming path.
+    #[inline]
+    fn decimal_string(&mut self) -> CoreResult<DecimalText<'a>> {
+        self.expect(b'"')?;
+        let start = self.at;
+        let text = self.text;
+        let mut at = start;
+        let mut mantissa: i64 = 0;
+        let mut digits = 0_u32;
+        let mut scale = 0_u32;
+        let mut point = false;
+        while let Some(&byte) = text.get(at) {
+            let digit = byte.wrapping_sub(b'0');
+            if digit < 10 {
+                mantissa = mantissa.wrapping_mul(10).wrapping_add(i64::from(digit));
+                digits += 1;
+                scale += u32::from(point);
+            } else if byte == b'.' && !point {
+                point = true;
+            } else {
+                break;
+            }
+            at += 1;
+        }
+        if text.get(at) == Some(&b'"') && (1..=18).contains(&digits) {
+            self.at = at + 1;
+            return Ok(DecimalText::Digits {
+                mantissa,
+                scale,
+                text: &text[start..at],
+            });
+        }
+        self.at = start - 1;
+        match self.string()? {
+            Some(text) => Ok(DecimalText::Text(text)),
+            None => Err(malformed(format!("escaped number text at byte {start}"))),
+        }
+    }
+
+    fn unsigned(&mut self, field: &str) -> CoreResult<u64> {
+        self.skip_whitespace();
+        let start = self.at;
+        let mut value: u64 = 0;
+        while let Some(byte @ b'0'..=b'9') = self.text.get(self.at) {
+            value = value
+                .checked_mul(10)
+                .and_then(|value| value.checked_add(u64::from(byte - b'0')))
+                .ok_or_else(|| malformed(format!("{field} is out of range")))?;
+            self.at += 1;
+        }
+        if self.at == start || matches!(self.text.get(self.at), Some(b'.' | b'e' | b'E')) {
+            return Err(malformed(format!("{field} must be a non-negative integer")));
+        }
+        Ok(value)
+    }
+
+    /// Steps over any JSON value.
+    fn skip_value(&mut self, nesting: usize) -> CoreResult<()> {
+        if nesting > 64 {
+            return Err(malformed("nested too deeply"));
+        }
+        match self.peek() {
+            Some(b'"') => self.string().map(drop),
+            Some(open @ (b'{' | b'[')) => {
+                self.at += 1;
+                let close = if open == b'{' { b'}' } else { b']' };
+                if self.peek() == Some(close) {
+                    self.at += 1;
+                    return Ok(());
+                }
+                loop {
+                    if open == b'{' {
+                        self.string()?;
+                        self.expect(b':')?;
+                    }
+                    self.skip_value(nesting + 1)?;
+                    match self.peek() {
+                        Some(b',') => self.at += 1,
+                        Some(byte) if byte == close => {
+                            self.at += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.unexpected("',' or the end of the value")),
+                    }
+                }
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                let start = self.at;
+                while let Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') =
+                    self.text.get(self.at)
+                {
+                    self.at += 1;
+                }
+                let number = std::str::from_utf8(&self.text[start..self.at]).unwrap_or("");
+                number
+                    .parse::<f64>()
+                    .map(drop)
+                    .map_err(|_| malformed(format!("'{number}' is not a number")))
+            }
+            Some(b't' | b'f' | b'n') => {
+                for literal in [&b"true"[..], b"false", b"null"] {
+                    if self.text[self.at..].starts_with(literal) {
+                        self.at += literal.len();
+                        return Ok(());
+                    }
+                }
+                Err(self.unexpected("a value"))
+            }
+            _ => Err(self.unexpected("a value")),
+        }
+    }
+
+    /// `[["price", "size"], ...]` into `out`, each price checked against the grid.
+    fn levels(&mut self, grid: &PriceGrid, name: &str, out: &mut Vec<Level>) -> CoreResult<()> {
+        out.clear();
+        self.expect(b'[')?;
+        if self.peek() == Some(b']') {
+            self.at += 1;
+            return Ok(());
+        }
+        loop {
+            let index = out.len();
+            let field = || format!("{name}[{index}]");
+            self.expect(b'[')?;
+            let price = match self.decimal_string()? {
+                DecimalText::Digits {
+                    mantissa,
+                    scale,
+                    text,
+                } => match grid.ticks_of_digits(mantissa, scale) {
+                    Some(ticks) => ticks,
+                    None => grid.ticks_of_text(ascii(text), &field)?,
+                },
+                DecimalText::Text(text) => grid.ticks_of_text(text, &field)?,
+            };
+            self.expect(b',')?;
+            let size = match self.decimal_string()? {
+                DecimalText::Digits {
+                    mantissa,
+                    scale,
+                    text,
+                } => match size_of_digits(mantissa, scale) {
+                    Some(size) => size,
+                    None => size_of_text(ascii(text), &field)?,
+                },
+                DecimalText::Text(text) => size_of_text(text, &field)?,
+            };
+            self.expect(b']')?;
+            out.push((price, size));
+            match self.peek() {
+                Some(b',') => self.at += 1,
+                Some(b']') => {
+                    self.at += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.unexpected(&format!("',' or ']' after {}", field()))),
+            }
+        }
+    }
+
+    /// One object: a `depthUpdate`, or the combined-stream envelope whose `data` is one.
+    fn event(
+        &mut self,
+        grid: &PriceGrid,
+        bids: &mut Vec<Level>,
+        asks: &mut Vec<Level>,
+        nesting: usize,
+    ) -> CoreResult<DepthHeader> {
+        let mut header = DepthHeader::default();
+        let mut data = None;
+        self.expect(b'{')?;
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+        } else {
+            loop {
+                let key = self.string()?;
+                self.expect(b':')?;
+                let duplicate = |key: &str| malformed(format!("field '{key}' appears twice"));
+                match key {
+                    Some("data") if nesting == 0 => {
+                        if data.is_some() {
+                            return Err(duplicate("data"));
+                        }
+                        data = Some(self.event(grid, bids, asks, 1)?);
+                    }
+                    Some("E") => {
+                        let time = i64::try_from(self.unsigned("E")?)
+                            .map_err(|_| malformed("E is out of range"))?;
+                        header.event_time_ms = Some(time);
+                    }
+                    Some(key @ ("U" | "u" | "pu")) => {
+                        let slot = match key {
+                            "U" => &mut header.first_update_id,
+                            "u" => &mut header.last_update_id,
+                            _ => &mut header.prev_last_update_id,
+                        };
+                        if slot.replace(self.unsigned(key)?).is_some() {
+                            return Err(duplicate(key));
+                        }
+                    }
+                    Some("b") => {
+                        if std::mem::replace(&mut header.has_bids, true) {
+                            return Err(duplicate("b"));
+                        }
+                        self.levels(grid, "bids", bids)?;
+                    }
+                    Some("a") => {
+                        if std::mem::replace(&mut header.has_asks, true) {
+                            return Err(duplicate("a"));
+                        }
+                        self.levels(grid, "asks", asks)?;
+                    }
+                    _ => self.skip_value(nesting + 1)?,
+                }
+                match self.peek() {
+                    Some(b',') => self.at += 1,
+                    Some(b'}') => {
+                        self.at += 1;
+                        break;
+                    }
+                    _ => return Err(self.unexpected("',' or '}'")),
+                }
+            }
+        }
+        Ok(data.unwrap_or(header))
+    }
 }
 
 /// Parses a `depthUpdate` event (bare or enveloped) and applies it to `book` (which must use
@@ -56,29 +350,39 @@ pub fn apply_depth_json(
     bids: &mut Vec<Level>,
     asks: &mut Vec<Level>,
 ) -> CoreResult<ApplyOutcome> {
-    // Combined streams start with the envelope; a bare event that fails is tried as one too.
-    let enveloped = || serde_json::from_str::<Envelope<'_>>(text).map(|envelope| envelope.data);
-    let event = if text.trim_start().starts_with("{\"stream\"") {
-        enveloped()
-    } else {
-        serde_json::from_str::<DepthEvent<'_>>(text).or_else(|bare| enveloped().map_err(|_| bare))
+    bids.clear();
+    asks.clear();
+    let mut scanner = Scanner {
+        text: text.as_bytes(),
+        at: 0,
+    };
+    let header = scanner.event(book.grid(), bids, asks, 0)?;
+    if scanner.peek().is_some() {
+        return Err(scanner.unexpected("the end of the message"));
     }
-    .map_err(|error| CoreError::Malformed(format!("depthUpdate: {error}")))?;
-    levels(book, &event.bids, "bids", bids)?;
-    levels(book, &event.asks, "asks", asks)?;
+    let missing = |field: &str| malformed(format!("missing field '{field}'"));
+    if !header.has_bids {
+        return Err(missing("b"));
+    }
+    if !header.has_asks {
+        return Err(missing("a"));
+    }
     book.apply_binance_diff(&BinanceDiff {
-        first_update_id: event.first_update_id,
-        last_update_id: event.last_update_id,
-        prev_last_update_id: event.prev_last_update_id,
+        first_update_id: header.first_update_id.ok_or_else(|| missing("U"))?,
+        last_update_id: header.last_update_id.ok_or_else(|| missing("u"))?,
+        prev_last_update_id: header.prev_last_update_id.ok_or_else(|| missing("pu"))?,
         bids,
         asks,
-        exchange_time_ns: event.event_time_ms.map(|ms| ms * 1_000_000),
+        exchange_time_ns: header.event_time_ms.map(|ms| ms * 1_000_000),
         receive_time_ns,
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::Just;
+    use proptest::strategy::Strategy;
+
     use super::*;
     use crate::book::Sequencing;
     use crate::price::PriceGrid;
@@ -125,5 +429,108 @@ mod tests {
             apply_depth_json(&mut book, gap, None, &mut bids, &mut asks).unwrap(),
             ApplyOutcome::Gap
         );
+    }
+
+    /// A depth event written in any key order, with extra fields, either envelope, any
+    /// whitespace: the scanner reads what `serde_json` reads. Every truncation is an error.
+    fn event_text(
+        bids: &[(u32, u32)],
+        asks: &[(u32, u32)],
+        ids: (u64, u64, u64),
+        order: &[usize],
+        spaced: bool,
+        enveloped: bool,
+    ) -> String {
+        let level = |(price, size): &(u32, u32)| {
+            serde_json::json!([
+                format!("{}.{}", price / 10, price % 10),
+                format!("{}.{:03}", size / 1000, size % 1000)
+            ])
+        };
+        let fields = [
+            ("e", serde_json::json!("depthUpdate")),
+            ("E", serde_json::json!(1_723_161_256_299_u64)),
+            ("T", serde_json::json!(1_723_161_256_298_u64)),
+            ("s", serde_json::json!("BTC\"USDT")),
+            ("U", serde_json::json!(ids.0)),
+            ("u", serde_json::json!(ids.1)),
+            ("pu", serde_json::json!(ids.2)),
+            (
+                "b",
+                serde_json::Value::Array(bids.iter().map(level).collect()),
+            ),
+            (
+                "a",
+                serde_json::Value::Array(asks.iter().map(level).collect()),
+            ),
+            (
+                "x",
+                serde_json::json!({"nested": [1.5e3, null, true, false, {"k": "v"}]}),
+            ),
+        ];
+        let separator = if spaced { " ,\n\t" } else { "," };
+        let body = order
+            .iter()
+            .map(|&i| {
+                format!(
+                    "\"{}\":{}{}",
+                    fields[i].0,
+                    if spaced { " " } else { "" },
+                    fields[i].1
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(separator);
+        let event = format!("{{{body}}}");
+        if enveloped {
+            format!("{{\"stream\":\"btcusdt@depth@0ms\", \"data\": {event}}}")
+        } else {
+            event
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        #[test]
+        fn scanner_reads_what_a_json_parser_reads(
+            bids in proptest::collection::vec((1u32..1_000_000, 0u32..100_000), 0..12),
+            asks in proptest::collection::vec((1u32..1_000_000, 0u32..100_000), 0..12),
+            first in 1u64..1_000_000,
+            order in Just((0..10).collect::<Vec<usize>>()).prop_shuffle(),
+            spaced: bool,
+            enveloped: bool,
+        ) {
+            let text = event_text(&bids, &asks, (first, first + 5, first - 1), &order, spaced, enveloped);
+            let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let event = if enveloped { &parsed["data"] } else { &parsed };
+            let grid = PriceGrid::from_text("0.1").unwrap();
+            let expect = |levels: &serde_json::Value| -> Vec<Level> {
+                levels.as_array().unwrap().iter().map(|pair| {
+                    let price = pair[0].as_str().unwrap();
+                    let size: f64 = pair[1].as_str().unwrap().parse().unwrap();
+                    (grid.ticks_of_text(price, &String::new).unwrap(), size)
+                }).collect()
+            };
+            let (mut got_bids, mut got_asks) = (Vec::new(), Vec::new());
+            let mut scanner = Scanner { text: text.as_bytes(), at: 0 };
+            let header = scanner.event(&grid, &mut got_bids, &mut got_asks, 0).unwrap();
+            proptest::prop_assert_eq!(got_bids, expect(&event["b"]));
+            proptest::prop_assert_eq!(got_asks, expect(&event["a"]));
+            proptest::prop_assert_eq!(header.first_update_id, event["U"].as_u64());
+            proptest::prop_assert_eq!(header.last_update_id, event["u"].as_u64());
+            proptest::prop_assert_eq!(header.prev_last_update_id, event["pu"].as_u64());
+            proptest::prop_assert_eq!(header.event_time_ms, event["E"].as_i64());
+            // Every proper prefix is an error, never a panic or a partial read.
+            let mut book = OrderBook::new("BTCUSDT", grid, Sequencing::Binance);
+            let (mut scratch_bids, mut scratch_asks) = (Vec::new(), Vec::new());
+            for end in 0..text.len() {
+                if text.is_char_boundary(end) {
+                    proptest::prop_assert!(
+                        apply_depth_json(&mut book, &text[..end], None, &mut scratch_bids, &mut scratch_asks).is_err(),
+                        "prefix {} accepted", &text[..end]
+                    );
+                }
+            }
+        }
     }
 }
