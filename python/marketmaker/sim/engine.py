@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import logging
 import re
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -419,12 +419,13 @@ class _Level:
 
 
 class _BookSide:
-    __slots__ = ("is_bid", "levels", "prices")
+    __slots__ = ("is_bid", "levels", "own_lots", "prices")
 
     def __init__(self, is_bid: bool) -> None:
         self.is_bid = is_bid
         self.levels: dict[int, _Level] = {}
         self.prices: list[int] = []  # ascending
+        self.own_lots = 0  # participants' resting lots on this side
 
     def best(self) -> int | None:
         if not self.prices:
@@ -442,9 +443,14 @@ class _BookSide:
         del self.levels[ticks]
         del self.prices[bisect_left(self.prices, ticks)]
 
-    def from_best(self) -> list[int]:
-        """Prices from the best outward (a copy: matching may remove levels while walking)."""
-        return self.prices[::-1] if self.is_bid else self.prices[:]
+    def through(self, ticks: int | None) -> list[int]:
+        """Prices from the best outward down to (bids) or up to (asks) ``ticks`` inclusive, all
+        with None; a copy, so levels may be removed while walking it."""
+        if ticks is None:
+            return self.prices[::-1] if self.is_bid else self.prices[:]
+        if self.is_bid:
+            return self.prices[bisect_left(self.prices, ticks) :][::-1]
+        return self.prices[: bisect_right(self.prices, ticks)]
 
 
 class _Book:
@@ -981,9 +987,7 @@ class Exchange:
     @staticmethod
     def _fillable_lots(opposite: _BookSide, side: str, limit_ticks: int | None, wanted: int) -> int:
         found = 0
-        for ticks in opposite.from_best():
-            if limit_ticks is not None and (ticks > limit_ticks if side == "BUY" else ticks < limit_ticks):
-                break
+        for ticks in opposite.through(limit_ticks):
             found += opposite.levels[ticks].total_lots
             if found >= wanted:
                 break
@@ -1025,6 +1029,7 @@ class Exchange:
         level.total_lots += order.remaining_lots
         if order.account_id is not None:
             level.own_lots += order.remaining_lots
+            book_side.own_lots += order.remaining_lots
         book.changed(book_side).add(order.price_ticks)
         self._touched.add(order.symbol)
 
@@ -1034,6 +1039,7 @@ class Exchange:
         level.total_lots -= lots
         if order.account_id is not None:
             level.own_lots -= lots
+            book_side.own_lots -= lots
         if order.remaining_lots == 0:
             if level.queue and level.queue[0] is order:
                 level.queue.popleft()
@@ -1460,29 +1466,35 @@ class Exchange:
     def _fill_crossed_participants(self, book: _Book) -> None:
         for own_side, other in ((book.bids, book.asks), (book.asks, book.bids)):
             best_other = other.best()
-            if best_other is None:
+            if best_other is None or own_side.own_lots == 0:
                 continue
-            crossed = [t for t in own_side.from_best() if (t >= best_other if own_side.is_bid else t <= best_other)]
-            for ticks in crossed:
-                self._fill_participants_at(book, own_side, ticks, None)
+            taker = self._recorded_taker(book, other, best_other, own_side.own_lots)
+            for ticks in own_side.through(best_other):
+                self._fill_participants_at(book, own_side, ticks, taker, None)
 
-    def _fill_participants_at(self, book: _Book, own_side: _BookSide, ticks: int, lots_limit: int | None) -> int:
-        """Fills participants' orders at one level, in queue order, by the recorded market (as
-        makers at the level's price), up to ``lots_limit`` (None: all); returns lots filled."""
+    def _recorded_taker(self, book: _Book, taker_side: _BookSide, ticks: int, lots: int) -> _Order:
+        """The recorded market as the taker of participants' fills (one order id per recorded
+        event, so its prints coalesce into one aggTrade)."""
+        side = "BUY" if taker_side.is_bid else "SELL"
+        taker = _Order(self._next_order_id, None, book.instrument.symbol, side, ticks, lots, self.now_ms)
+        self._next_order_id += 1
+        return taker
+
+    def _fill_participants_at(
+        self, book: _Book, own_side: _BookSide, ticks: int, taker: _Order, lots_limit: int | None
+    ) -> int:
+        """Fills participants' orders at one level, in queue order, against the recorded
+        market (they are makers at the level's price), up to ``lots_limit`` (None: all);
+        returns the lots filled."""
         level = own_side.levels.get(ticks)
         if level is None or level.own_lots == 0:
             return 0
         filled = 0
-        taker_side = "SELL" if own_side.is_bid else "BUY"
         for order in [o for o in level.queue if o.account_id is not None and o.remaining_lots > 0]:
             if lots_limit is not None and filled >= lots_limit:
                 break
             lots = order.remaining_lots if lots_limit is None else min(order.remaining_lots, lots_limit - filled)
-            recorded_taker = _Order(
-                self._next_order_id, None, book.instrument.symbol, taker_side, ticks, lots, self.now_ms
-            )
-            self._next_order_id += 1
-            self._trade(book, own_side, level, order, recorded_taker, ticks, lots)
+            self._trade(book, own_side, level, order, taker, ticks, lots)
             filled += lots
         return filled
 
@@ -1493,7 +1505,8 @@ class Exchange:
         At the trade's price the trade consumes the queue in order — background ahead first —
         and stops after the last participant order: background behind them is left for the
         recording's next depth update to restate. The recorded quantity not filled against
-        participants is printed as one trade.
+        participants is printed as one trade. Without participants' orders on the side, the
+        book is left alone (the recorded depth stream tells the trade's effect).
         """
         self._clock(now_ms)
         book = self._book(symbol)
@@ -1502,25 +1515,34 @@ class Exchange:
         ticks = self._ticks(instrument, price)
         lots = self._background_lots(instrument, qty)
         own_side = book.asks if taker_side == "BUY" else book.bids
-        for level_ticks in own_side.from_best():
-            if level_ticks == ticks or not book.crosses(taker_side, ticks, level_ticks):
-                break
-            self._fill_participants_at(book, own_side, level_ticks, None)
-        remaining = lots - self._consume_queue_at(book, own_side, ticks, lots, taker_side)
+        taker_book_side = book.bids if taker_side == "BUY" else book.asks
+        taker = self._recorded_taker(book, taker_book_side, ticks, lots + own_side.own_lots)
+        remaining = lots
+        if own_side.own_lots:
+            for level_ticks in own_side.through(ticks):
+                if level_ticks == ticks:
+                    break
+                self._fill_participants_at(book, own_side, level_ticks, taker, None)
+            remaining -= self._consume_queue_at(book, own_side, ticks, lots, taker)
         if remaining > 0:
             trade_id = self._next_trade_id
             self._next_trade_id += 1
-            taker_id = self._next_order_id
-            self._next_order_id += 1
             book.last_trade_ticks = ticks
             self._pending.append(
                 TradePrint(
-                    symbol, trade_id, price, instrument.quantity_of(remaining), taker_side, taker_id, 0, self.now_ms
+                    symbol,
+                    trade_id,
+                    instrument.price_of(ticks),
+                    instrument.quantity_of(remaining),
+                    taker_side,
+                    taker.order_id,
+                    0,
+                    self.now_ms,
                 )
             )
         self._finish()
 
-    def _consume_queue_at(self, book: _Book, own_side: _BookSide, ticks: int, lots: int, taker_side: str) -> int:
+    def _consume_queue_at(self, book: _Book, own_side: _BookSide, ticks: int, lots: int, taker: _Order) -> int:
         """The queue model at the trade's price; returns the lots that filled participants."""
         level = own_side.levels.get(ticks)
         if level is None or level.own_lots == 0:
@@ -1537,11 +1559,7 @@ class Exchange:
             if order.account_id is None:
                 self._take_from_level(book, own_side, level, order, take)
             else:
-                recorded_taker = _Order(
-                    self._next_order_id, None, book.instrument.symbol, taker_side, ticks, take, self.now_ms
-                )
-                self._next_order_id += 1
-                self._trade(book, own_side, level, order, recorded_taker, ticks, take)
+                self._trade(book, own_side, level, order, taker, ticks, take)
                 own_filled += take
         return own_filled
 
