@@ -610,6 +610,7 @@ class BinanceProtocol:
         if state.warned:
             until = now_ms + int(self.rate_limits.ban_s * 1000)
             self._ip_banned_until[ip] = until
+            state.warned = False  # after the ban, a request beyond the limit is warned (429) again
             logger.warning("IP %s kept going after 429 (%s): banned until %d", ip, what, until)
             raise _Reject(418, -1003, f"Way too many requests; IP({ip}) banned until {until}.")
         state.warned = True
