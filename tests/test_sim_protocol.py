@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -402,3 +403,339 @@ async def test_order_count_limit_answers_429_1015(session: aiohttp.ClientSession
         ]
     assert [a.status for a in answers] == [200, 200, 200, 429]
     assert answers[3].code == -1015 and answers[3].headers["X-MBX-ORDER-COUNT-10S"] == "4"
+
+
+# -- websockets ----------------------------------------------------------------------------------
+
+
+async def connect(
+    session: aiohttp.ClientSession, venue: LocalVenue, path: str, **options: Any
+) -> aiohttp.ClientWebSocketResponse:
+    return await session.ws_connect(venue.ws_url + path, ssl=venue.client_ssl_context, **options)
+
+
+WsOpen = Callable[[str], Awaitable[aiohttp.ClientWebSocketResponse]]
+
+
+@pytest_asyncio.fixture
+async def ws_open(local_venue: LocalVenue, session: aiohttp.ClientSession) -> AsyncIterator[WsOpen]:
+    """Opens websockets to ``local_venue`` (``await ws_open("/public/ws/...")``); closes them after the test."""
+    opened: list[aiohttp.ClientWebSocketResponse] = []
+
+    async def open_path(path: str) -> aiohttp.ClientWebSocketResponse:
+        ws = await connect(session, local_venue, path)
+        opened.append(ws)
+        return ws
+
+    yield open_path
+    for ws in opened:
+        await ws.close()
+
+
+async def next_json(ws: aiohttp.ClientWebSocketResponse, timeout: float = 2.0) -> Any:
+    message = await ws.receive(timeout=timeout)
+    assert message.type == aiohttp.WSMsgType.TEXT, message
+    return json.loads(message.data)
+
+
+async def nothing_arrives(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> bool:
+    try:
+        message = await ws.receive(timeout=seconds)
+    except asyncio.TimeoutError:
+        return True
+    raise AssertionError(f"unexpected message {message}")
+
+
+async def test_depth_streams_raw_and_combined_chain_pu(
+    local_venue: LocalVenue, session: aiohttp.ClientSession, ws_open: WsOpen
+) -> None:
+    seed_book(local_venue)
+    raw = await ws_open("/public/ws/btcusdt@depth@0ms")
+    combined = await ws_open("/public/stream?streams=btcusdt@depth@0ms/btcusdt@depth@100ms")
+    await asyncio.sleep(0.05)
+    for i in range(5):
+        local_venue.engine.add_background("BTCUSDT", "BUY", Decimal("59000.0") + i, Decimal("0.5"), now_ms())
+    raw_messages = [await next_json(raw) for _ in range(5)]
+    assert [(m["U"], m["u"], m["pu"]) for m in raw_messages] == [(21 + i, 21 + i, 20 + i) for i in range(5)]
+    assert raw_messages[2]["b"] == [["59002.0", "0.500"]] and raw_messages[2]["a"] == []
+    assert raw_messages[0]["e"] == "depthUpdate" and raw_messages[0]["s"] == "BTCUSDT"
+    envelopes = [await next_json(combined) for _ in range(6)]
+    by_stream: dict[str, list[Any]] = {}
+    for envelope in envelopes:
+        by_stream.setdefault(envelope["stream"], []).append(envelope["data"])
+    assert [m["u"] for m in by_stream["btcusdt@depth@0ms"]] == [21, 22, 23, 24, 25]
+    (coalesced,) = by_stream["btcusdt@depth@100ms"]
+    assert (coalesced["U"], coalesced["u"], coalesced["pu"]) == (21, 25, 20)
+    assert coalesced["b"] == [[f"{59004 - i}.0", "0.500"] for i in range(5)]
+
+
+async def test_a_coalesced_depth_message_carries_the_net_change(
+    local_venue: LocalVenue, session: aiohttp.ClientSession, ws_open: WsOpen
+) -> None:
+    seed_book(local_venue)
+    ws = await ws_open("/ws/btcusdt@depth")  # the unrouted base serves /public streams; 250 ms
+    await asyncio.sleep(0.3)
+    handle = local_venue.engine.add_background("BTCUSDT", "SELL", Decimal("60050.0"), Decimal("2.000"), now_ms())
+    local_venue.engine.cancel_background(handle, now_ms())
+    message = await next_json(ws)
+    assert (message["U"], message["u"], message["pu"]) == (21, 22, 20)
+    assert message["a"] == [["60050.0", "0.000"]]
+
+
+async def test_book_ticker_and_agg_trades(
+    local_venue: LocalVenue, session: aiohttp.ClientSession, ws_open: WsOpen
+) -> None:
+    seed_book(local_venue)
+    ticker = await ws_open("/public/ws/btcusdt@bookTicker")
+    trades = await ws_open("/market/ws/btcusdt@aggTrade")
+    await asyncio.sleep(0.05)
+    local_venue.engine.add_background("BTCUSDT", "BUY", Decimal("59999.5"), Decimal("0.300"), now_ms())
+    best = await next_json(ticker)
+    assert (best["b"], best["B"], best["a"], best["A"]) == ("59999.5", "0.300", "60001.0", "1.000")
+    local_venue.engine.add_background(
+        "BTCUSDT", "SELL", Decimal("60001.0"), Decimal("1.000"), now_ms()
+    )  # a second maker
+    local_venue.engine.market_order_background("BTCUSDT", "BUY", Decimal("2.500"), now_ms())
+    first, second = await next_json(trades), await next_json(trades)
+    assert (first["p"], first["q"], first["m"], first["l"] - first["f"]) == ("60001.0", "2.000", False, 1)
+    assert (second["p"], second["q"], second["f"], second["a"]) == ("60002.0", "0.500", first["l"] + 1, first["a"] + 1)
+
+
+async def test_mark_price_stream(local_venue: LocalVenue, session: aiohttp.ClientSession, ws_open: WsOpen) -> None:
+    seed_book(local_venue)
+    ws = await ws_open("/market/stream?streams=btcusdt@markPrice@1s")
+    envelope = await next_json(ws, timeout=3)
+    assert envelope["stream"] == "btcusdt@markPrice@1s"
+    update = envelope["data"]
+    assert (update["e"], update["s"], update["p"], update["r"]) == ("markPriceUpdate", "BTCUSDT", "60000.0", "0.0001")
+    assert update["T"] == local_venue.engine.next_funding_time_ms
+
+
+async def test_streams_on_another_route_are_silent_and_subscriptions_are_listed(
+    local_venue: LocalVenue, session: aiohttp.ClientSession, ws_open: WsOpen
+) -> None:
+    seed_book(local_venue)
+    wrong = await ws_open("/public/ws/btcusdt@aggTrade")
+    unrouted = await ws_open("/stream?streams=btcusdt@aggTrade")
+    market = await ws_open("/market/ws")
+    await market.send_json({"method": "SUBSCRIBE", "params": ["btcusdt@aggTrade"], "id": 7})
+    assert await next_json(market) == {"result": None, "id": 7}
+    await wrong.send_json({"method": "LIST_SUBSCRIPTIONS", "id": 8})
+    assert await next_json(wrong) == {"result": ["btcusdt@aggTrade"], "id": 8}
+    local_venue.engine.market_order_background("BTCUSDT", "SELL", Decimal("0.100"), now_ms())
+    assert (await next_json(market))["p"] == "59999.0"
+    assert await nothing_arrives(wrong, 0.2)
+    assert await nothing_arrives(unrouted, 0.01)
+
+
+async def test_server_pings_and_answers_pings() -> None:
+    async with (
+        LocalVenue(VenueConfig(driver="none", ws_ping_interval_s=0.2)) as venue,
+        aiohttp.ClientSession() as session,
+    ):
+        ws = await connect(session, venue, "/public/ws/btcusdt@depth", autoping=False)
+        message = await ws.receive(timeout=2)
+        assert message.type == aiohttp.WSMsgType.PING
+        await ws.pong(message.data)
+        await ws.ping(b"are you there")
+        message = await ws.receive(timeout=2)
+        while message.type == aiohttp.WSMsgType.PING:
+            await ws.pong(message.data)
+            message = await ws.receive(timeout=2)
+        assert (message.type, message.data) == (aiohttp.WSMsgType.PONG, b"are you there")
+        await ws.close()
+
+
+# -- user data ---------------------------------------------------------------------------------
+
+
+async def test_user_data_stream_delivers_order_and_account_updates(
+    local_venue: LocalVenue, session: aiohttp.ClientSession, ws_open: WsOpen
+) -> None:
+    seed_book(local_venue)
+    key = (await signed(session, local_venue, "POST", "/fapi/v1/listenKey", {})).body["listenKey"]
+    private = await ws_open(f"/private/ws?listenKey={key}")
+    legacy = await ws_open(f"/ws/{key}")  # the unrouted base: silent since the split
+    placed = await signed(session, local_venue, "POST", "/fapi/v1/order", {**LIMIT_BUY, "newClientOrderId": "bid-7"})
+    new = await next_json(private)
+    assert new["e"] == "ORDER_TRADE_UPDATE"
+    assert (new["o"]["c"], new["o"]["x"], new["o"]["X"], new["o"]["i"]) == (
+        "bid-7",
+        "NEW",
+        "NEW",
+        placed.body["orderId"],
+    )
+    await signed(
+        session,
+        local_venue,
+        "POST",
+        "/fapi/v1/order",
+        {"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", "quantity": "0.200"},
+    )
+    events = [await next_json(private) for _ in range(3)]
+    kinds = [(e["e"], e.get("o", {}).get("x")) for e in events]
+    assert kinds == [("ORDER_TRADE_UPDATE", "NEW"), ("ORDER_TRADE_UPDATE", "TRADE"), ("ACCOUNT_UPDATE", None)]
+    fill = events[1]["o"]
+    assert (fill["X"], fill["l"], fill["L"], fill["m"]) == ("FILLED", "0.200", "59999.0", False)
+    assert events[2]["a"]["P"][0]["pa"] == "-0.200"
+    assert await nothing_arrives(legacy, 0.1)
+    kept = await signed(session, local_venue, "PUT", "/fapi/v1/listenKey", {})
+    assert kept.body == {"listenKey": key}
+    await signed(session, local_venue, "DELETE", "/fapi/v1/listenKey", {})
+    assert (await private.receive(timeout=2)).type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+
+
+async def test_expired_listen_key(local_venue: LocalVenue, session: aiohttp.ClientSession, ws_open: WsOpen) -> None:
+    key = (await signed(session, local_venue, "POST", "/fapi/v1/listenKey", {})).body["listenKey"]
+    private = await ws_open(f"/private/ws/{key}")
+    async with session.post(local_venue.rest_url + "/sim/listen-keys/expire") as response:
+        assert await response.json() == {"expired": 1}
+    expired = await next_json(private)
+    assert (expired["e"], expired["listenKey"]) == ("listenKeyExpired", key)
+    assert (await private.receive(timeout=2)).type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    keepalive = await signed(session, local_venue, "PUT", "/fapi/v1/listenKey", {})
+    assert (keepalive.status, keepalive.code) == (400, -1125)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await ws_open(f"/private/ws?listenKey={key}")
+    assert refused.value.status == 400
+    fresh = (await signed(session, local_venue, "POST", "/fapi/v1/listenKey", {})).body["listenKey"]
+    assert fresh != key
+
+
+# -- faults ------------------------------------------------------------------------------------
+
+
+async def test_dropped_route_closes_and_refuses_connections(
+    local_venue: LocalVenue, session: aiohttp.ClientSession, ws_open: WsOpen
+) -> None:
+    market = await ws_open("/market/ws/btcusdt@aggTrade")
+    public_ws = await ws_open("/public/ws/btcusdt@depth@0ms")
+    local_venue.faults.update({"dropped_routes": ["market"]})
+    closed = await market.receive(timeout=2)
+    assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await ws_open("/market/ws/btcusdt@aggTrade")
+    assert refused.value.status == 503
+    local_venue.engine.add_background("BTCUSDT", "BUY", Decimal("59000.0"), Decimal("1.000"), now_ms())
+    assert (await next_json(public_ws))["u"] == 1  # the other routes carry on
+    local_venue.faults.update({"dropped_routes": []})
+    again = await ws_open("/market/ws/btcusdt@aggTrade")
+    await again.close()
+
+
+async def test_stalled_route_stays_open_silent_and_leaves_a_gap(
+    local_venue: LocalVenue, session: aiohttp.ClientSession, ws_open: WsOpen
+) -> None:
+    ws = await ws_open("/public/ws/btcusdt@depth@0ms")
+    local_venue.faults.update({"stalled_routes": ["public"]})
+    local_venue.engine.add_background("BTCUSDT", "BUY", Decimal("59000.0"), Decimal("1.000"), now_ms())
+    await ws.ping()  # answered: the connection is alive
+    assert await nothing_arrives(ws, 0.2)
+    local_venue.faults.update({"stalled_routes": []})
+    local_venue.engine.add_background("BTCUSDT", "BUY", Decimal("59001.0"), Decimal("1.000"), now_ms())
+    after = await next_json(ws)
+    assert (after["u"], after["pu"]) == (2, 1)  # the client never saw u=1
+
+
+async def test_skipped_depth_update_breaks_the_pu_chain(
+    local_venue: LocalVenue, session: aiohttp.ClientSession, ws_open: WsOpen
+) -> None:
+    ws = await ws_open("/public/ws/btcusdt@depth@0ms")
+    await asyncio.sleep(0.05)
+    local_venue.faults.update({"skip_depth_messages": 1})
+    for i in range(3):
+        local_venue.engine.add_background("BTCUSDT", "BUY", Decimal("59000.0") + i, Decimal("1.000"), now_ms())
+    messages = [await next_json(ws) for _ in range(2)]
+    assert [(m["pu"], m["u"]) for m in messages] == [(1, 2), (2, 3)]
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "code"), [("429", 429, -1003), ("418", 418, -1003), ("503-unavailable", 503, -1001)]
+)
+async def test_injected_rest_errors(
+    local_venue: LocalVenue, session: aiohttp.ClientSession, kind: str, status: int, code: int
+) -> None:
+    local_venue.faults.update({"rest_error": kind, "rest_error_count": 2, "rest_error_paths": ["/fapi/v1/order"]})
+    assert (await public(session, local_venue, "/fapi/v1/time")).status == 200  # another path
+    for _ in range(2):
+        answer = await signed(session, local_venue, "POST", "/fapi/v1/order", LIMIT_BUY)
+        assert (answer.status, answer.code) == (status, code)
+    assert local_venue.engine.open_orders(KEY.key_id) == []  # not executed
+    assert (await signed(session, local_venue, "POST", "/fapi/v1/order", LIMIT_BUY)).status == 200
+    assert local_venue.faults.rest_error is None
+
+
+async def test_system_throttle_spares_cancels_and_reduce_only(
+    local_venue: LocalVenue, session: aiohttp.ClientSession
+) -> None:
+    placed = await signed(session, local_venue, "POST", "/fapi/v1/order", LIMIT_BUY)
+    local_venue.faults.update({"rest_error": "-1008", "rest_error_count": 1})
+    cancel = await signed(
+        session, local_venue, "DELETE", "/fapi/v1/order", {"symbol": "BTCUSDT", "orderId": placed.body["orderId"]}
+    )
+    assert cancel.status == 200
+    reduce_only = await signed(session, local_venue, "POST", "/fapi/v1/order", {**LIMIT_BUY, "reduceOnly": "true"})
+    assert reduce_only.code == -2022  # reached the engine (nothing to reduce)
+    throttled = await signed(session, local_venue, "POST", "/fapi/v1/order", LIMIT_BUY)
+    assert (throttled.status, throttled.code) == (503, -1008)
+    assert local_venue.engine.open_orders(KEY.key_id) == []
+
+
+async def test_unknown_outcome_faults_leave_the_order_accepted(
+    local_venue: LocalVenue, session: aiohttp.ClientSession
+) -> None:
+    local_venue.faults.update({"order_answer": "503-unknown", "order_answer_count": 1})
+    unknown = await signed(session, local_venue, "POST", "/fapi/v1/order", {**LIMIT_BUY, "newClientOrderId": "a"})
+    assert (unknown.status, unknown.code) == (503, -1000)
+    local_venue.faults.update({"order_answer": "delay", "order_answer_count": 1, "order_answer_delay_s": 1.0})
+    with pytest.raises(asyncio.TimeoutError):
+        await signed(
+            session, local_venue, "POST", "/fapi/v1/order", {**LIMIT_BUY, "newClientOrderId": "b"}, timeout=0.3
+        )
+    local_venue.faults.update({"order_answer": "drop", "order_answer_count": 1})
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await signed(session, local_venue, "POST", "/fapi/v1/order", {**LIMIT_BUY, "newClientOrderId": "c"})
+    open_orders = await signed(session, local_venue, "GET", "/fapi/v1/openOrders", {})
+    assert sorted(o["clientOrderId"] for o in open_orders.body) == ["a", "b", "c"]
+
+
+async def test_clock_skew(local_venue: LocalVenue, session: aiohttp.ClientSession) -> None:
+    local_venue.faults.update({"clock_skew_ms": 10_000})
+    server_time = (await public(session, local_venue, "/fapi/v1/time")).body["serverTime"]
+    assert server_time - now_ms() > 9_000
+    behind = await signed(session, local_venue, "GET", "/fapi/v1/openOrders", {})
+    assert behind.code == -1021
+    offset = server_time - now_ms()
+    synced = await signed(session, local_venue, "GET", "/fapi/v1/openOrders", {}, timestamp=now_ms() + offset)
+    assert synced.status == 200
+
+
+async def test_admin_route_switches_faults_all_or_nothing(
+    local_venue: LocalVenue, session: aiohttp.ClientSession
+) -> None:
+    async with session.post(
+        local_venue.rest_url + "/sim/faults", json={"skip_depth_messages": 2, "rest_error": "420"}
+    ) as response:
+        assert response.status == 400
+        assert "faults.rest_error: '420'" in (await response.json())["error"]
+    assert local_venue.faults.skip_depth_messages == 0
+    async with session.post(
+        local_venue.rest_url + "/sim/faults", json={"rest_error": "429", "rest_error_count": 1}
+    ) as response:
+        assert (await response.json())["rest_error"] == "429"
+    assert (await public(session, local_venue, "/fapi/v1/time")).status == 429
+    async with session.get(local_venue.rest_url + "/sim/faults") as response:
+        assert (await response.json())["rest_error"] is None
+
+
+async def test_a_venue_in_a_thread_serves_blocking_clients() -> None:
+    def blocking_client() -> tuple[int, int]:
+        with LocalVenue.in_thread(VenueConfig(driver="none")) as venue:
+            with urllib.request.urlopen(venue.rest_url + "/fapi/v1/depth?symbol=BTCUSDT&limit=5") as response:
+                depth = json.loads(response.read())
+            venue.call(
+                lambda v: v.engine.add_background("BTCUSDT", "BUY", Decimal("100.0"), Decimal("1.000"), now_ms())
+            )
+            return depth["lastUpdateId"], venue.call(lambda v: v.engine.update_id("BTCUSDT"))
+
+    assert await asyncio.to_thread(blocking_client) == (0, 1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import secrets
 import ssl
@@ -141,7 +142,8 @@ class LocalVenue:
 
     def __init__(self, config: VenueConfig = VenueConfig()) -> None:
         self.config = config
-        self.faults = config.faults
+        # A copy: the config's switches are where it starts, each venue changes its own.
+        self.faults = dataclasses.replace(config.faults)
         self.credentials = config.credentials or (ApiCredentials(secrets.token_hex(32), secrets.token_hex(32)),)
         start_ms = self.now_ms()
         self.engine = Exchange([KNOWN_INSTRUMENTS[s] for s in config.symbols], start_ms=start_ms)
