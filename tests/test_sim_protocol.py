@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import ssl
+import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -739,3 +743,46 @@ async def test_a_venue_in_a_thread_serves_blocking_clients() -> None:
             return depth["lastUpdateId"], venue.call(lambda v: v.engine.update_id("BTCUSDT"))
 
     assert await asyncio.to_thread(blocking_client) == (0, 1)
+
+
+# -- marketmaker-cli sim -------------------------------------------------------------------------
+
+
+async def test_cli_sim_prints_what_a_client_needs_and_stops_on_sigterm(session: aiohttp.ClientSession) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "marketmaker.cli", "sim", "--duration", "60", stdout=asyncio.subprocess.PIPE
+    )
+    assert process.stdout is not None
+    printed: dict[str, str] = {}
+    try:
+        while "API secret" not in printed:
+            line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+            assert line, "the sim exited before printing its credentials"
+            name, _, value = line.strip().partition("  ")
+            printed[name] = value.strip().split("  ")[0]
+        venue_key = ApiCredentials(printed["API key"], printed["API secret"])
+        rest_url, ws_url, certificate = printed["REST"], printed["websockets"], printed["TLS trust"]
+        text = urlencode({"timestamp": now_ms()})
+        url = f"{rest_url}/fapi/v2/balance?{text}&signature={binance_signature(venue_key.secret, text)}"
+        async with session.get(URL(url, encoded=True), headers={"X-MBX-APIKEY": venue_key.api_key}) as response:
+            assert response.status == 200
+            assert (await response.json())[0]["balance"] == "10000"
+        trust = ssl.create_default_context(cafile=certificate)
+        async with session.ws_connect(ws_url + "/public/ws/btcusdt@depth@0ms", ssl=trust) as ws:
+            assert (await next_json(ws, timeout=5))["e"] == "depthUpdate"
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+        assert not Path(certificate).exists()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_cli_sim_refuses_a_replay_without_recording() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "marketmaker.cli", "sim", "--driver", "replay", stderr=asyncio.subprocess.PIPE
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    assert b"--driver replay needs --recording PATH" in stderr

@@ -83,6 +83,8 @@ class VenueConfig:
         The faults switched on at start (the live object is ``LocalVenue.faults``).
     listen_key_lifetime_s, ws_ping_interval_s
         See :class:`~marketmaker.sim.binance.BinanceProtocol`.
+    rest_port, ws_port
+        Loopback ports to listen on; 0 picks free ones.
     """
 
     symbols: tuple[str, ...] = ("BTCUSDT",)
@@ -95,6 +97,8 @@ class VenueConfig:
     faults: VenueFaults = field(default_factory=VenueFaults)
     listen_key_lifetime_s: float = 3600.0
     ws_ping_interval_s: float = 180.0
+    rest_port: int = 0
+    ws_port: int = 0
 
     def __post_init__(self) -> None:
         if not self.symbols:
@@ -151,6 +155,8 @@ class LocalVenue:
             self.engine.add_account(credentials.key_id, config.balance)
         self._certificate = LoopbackCertificate.create()
         self.client_ssl_context = self._certificate.client_context()
+        #: The websocket site's certificate (PEM, public): what an out-of-process client must trust.
+        self.certificate_pem = self._certificate.certificate_pem
         self.protocol = BinanceProtocol(
             self.engine,
             credentials=self.credentials,
@@ -191,8 +197,8 @@ class LocalVenue:
         for runner in (rest, websockets):
             await runner.setup()
             self._runners.append(runner)
-        rest_site = web.TCPSite(rest, LOOPBACK, 0)
-        ws_site = web.TCPSite(websockets, LOOPBACK, 0, ssl_context=self._certificate.server_context())
+        rest_site = web.TCPSite(rest, LOOPBACK, self.config.rest_port)
+        ws_site = web.TCPSite(websockets, LOOPBACK, self.config.ws_port, ssl_context=self._certificate.server_context())
         await rest_site.start()
         await ws_site.start()
         self.rest_url = f"http://{LOOPBACK}:{_port(rest)}"
