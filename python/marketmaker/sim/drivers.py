@@ -7,7 +7,7 @@ market without an event loop and the protocol layer drives it from an asyncio ta
 
 :class:`SyntheticMarket`
     A latent mid price — geometric Brownian motion with drift plus compound Poisson jumps —
-    and background order flow around it: Poisson arrivals of limit orders at geometric
+    and background order flow around it: Poisson arrivals of limit orders at power-law
     distances (in ticks) from the latent mid, cancels of resting background orders (each at a
     constant rate, so the book holds about ``limit_rate / cancel_rate`` orders), and market
     orders with lognormal sizes whose direction leans toward the latent price when the book
@@ -72,8 +72,14 @@ class SyntheticMarket:
         Cancels per second per resting background order.
     market_rate : float
         Background market orders per second.
-    mean_distance_ticks : float
-        Mean distance, in ticks, of a new limit order from the latent mid (geometric, ≥ 1).
+    placement_exponent : float
+        μ of the limit orders' distance from the latent mid, in ticks: ``P(Δ ≥ d) = d^-μ``
+        for ``d ≥ 1`` (a Pareto law, truncated at ``max_distance_ticks``). Bouchaud, Mézard
+        and Potters (2002), "Statistical properties of stock order books: empirical results
+        and models", measured placement densities ``∝ Δ^-(1+μ)`` with μ ≈ 0.6: most orders
+        near the touch, a heavy tail that keeps levels deep on both sides.
+    max_distance_ticks : int
+        The farthest a new limit order is placed from the latent mid.
     median_order_lots, median_market_lots : float
         Medians of the lognormal sizes (in lots of ``step_size``) of limit and market orders.
     size_dispersion : float
@@ -117,7 +123,8 @@ class SyntheticMarket:
         limit_rate: float = 100.0,
         cancel_rate: float = 0.04,
         market_rate: float = 8.0,
-        mean_distance_ticks: float = 15.0,
+        placement_exponent: float = 0.6,
+        max_distance_ticks: int = 1000,
         median_order_lots: float = 10.0,
         median_market_lots: float = 10.0,
         size_dispersion: float = 1.0,
@@ -133,7 +140,8 @@ class SyntheticMarket:
             "limit_rate": limit_rate > 0,
             "cancel_rate": cancel_rate > 0,
             "market_rate": market_rate >= 0,
-            "mean_distance_ticks": mean_distance_ticks >= 1,
+            "placement_exponent": placement_exponent > 0,
+            "max_distance_ticks": max_distance_ticks >= 1,
             "median_order_lots": median_order_lots >= 1,
             "median_market_lots": median_market_lots >= 1,
             "size_dispersion": size_dispersion >= 0,
@@ -155,7 +163,8 @@ class SyntheticMarket:
         self.limit_rate = limit_rate
         self.cancel_rate = cancel_rate
         self.market_rate = market_rate
-        self.distance_p = 1.0 / mean_distance_ticks
+        self.placement_exponent = placement_exponent
+        self.max_distance_ticks = max_distance_ticks
         self.order_size_mu = math.log(median_order_lots)
         self.market_size_mu = math.log(median_market_lots)
         self.size_dispersion = size_dispersion
@@ -210,7 +219,7 @@ class SyntheticMarket:
         pick = self.random.random() * sum(rates)
         if pick < rates[0]:
             side = "BUY" if self.random.random() < 0.5 else "SELL"
-            distance = self._geometric_distance()
+            distance = self._placement_distance()
             anchor = math.floor(self.latent_ticks) if side == "BUY" else math.ceil(self.latent_ticks)
             self._add_limit(side, anchor - distance + 1 if side == "BUY" else anchor + distance - 1)
         elif pick < rates[0] + rates[1]:
@@ -225,12 +234,12 @@ class SyntheticMarket:
             self.latent_ticks *= math.exp(self.random.gauss(0, self.jump_size))
             self.jump_count += 1
 
-    def _geometric_distance(self) -> int:
-        """A distance ≥ 1 tick, geometric with mean ``mean_distance_ticks``."""
-        u = 1.0 - self.random.random()  # (0, 1]
-        if self.distance_p >= 1.0:
-            return 1
-        return 1 + int(math.log(u) / math.log(1.0 - self.distance_p))
+    def _placement_distance(self) -> int:
+        """A distance in ticks from the Pareto law ``P(Δ ≥ d) = d^-μ`` conditioned on
+        ``Δ < max_distance_ticks + 1``."""
+        tail = (self.max_distance_ticks + 1) ** -self.placement_exponent  # P(Δ ≥ max + 1)
+        u = self.random.random()  # [0, 1): the truncated law's inverse CDF
+        return int((1.0 - u * (1.0 - tail)) ** (-1.0 / self.placement_exponent))
 
     def _lots(self, mu: float) -> int:
         return max(1, round(self.random.lognormvariate(mu, self.size_dispersion)))
