@@ -322,8 +322,8 @@ def test_funding_is_paid_at_each_interval_longs_to_shorts_at_mark() -> None:
         ("bob", D("-0.6"), 2000),
     ]
     marks = [(e.time_ms, e.mark_price, e.next_funding_time_ms) for e in events if isinstance(e, MarkPriceEvent)]
-    assert marks[0] == (500, D("60000"), 1000)
-    assert [t for t, _, _ in marks] == [500, 1000, 1500, 2000, 2500]
+    # one advance over many slots: the last slot before each funding, then the last before now
+    assert marks == [(1000, D("60000"), 1000), (2000, D("60000"), 2000), (2500, D("60000"), 3000)]
     assert venue.mark_price(SYMBOL) == D("60000")
 
 
@@ -567,3 +567,23 @@ def test_random_flows_keep_the_book_uncrossed_fills_conserved_and_accounts_balan
         assert total == venue.balances(account).wallet_balance
         position = sum(((f.last_filled_qty if f.side == "BUY" else -f.last_filled_qty) for f in mine), D(0))
         assert position == venue.positions(account)[0].size
+
+
+def test_a_long_gap_emits_one_mark_price_per_funding_period_and_pays_every_funding() -> None:
+    venue, events = make_venue(funding_interval_ms=10_000, mark_price_interval_ms=1_000)
+    venue.add_background(SYMBOL, "BUY", D("59999.0"), D("1.000"), 0)
+    venue.add_background(SYMBOL, "SELL", D("60001.0"), D("1.000"), 0)
+    venue.place_order("alice", SYMBOL, side="BUY", order_type="MARKET", quantity=D("0.010"), now_ms=1)
+    venue.advance(35_500)
+    timed = [
+        (type(e).__name__, e.time_ms) for e in events if isinstance(e, (MarkPriceEvent, AccountEvent)) and e.time_ms > 1
+    ]
+    assert timed == [
+        ("MarkPriceEvent", 10_000),
+        ("AccountEvent", 10_000),
+        ("MarkPriceEvent", 20_000),
+        ("AccountEvent", 20_000),
+        ("MarkPriceEvent", 30_000),
+        ("AccountEvent", 30_000),
+        ("MarkPriceEvent", 35_000),
+    ]

@@ -528,7 +528,8 @@ class Exchange:
         The rate applied at each funding time to every position's notional at mark
         (positive: longs pay shorts).
     mark_price_interval_ms : int
-        How often a :class:`MarkPriceEvent` is emitted per symbol with a mark price.
+        How often a :class:`MarkPriceEvent` is emitted per symbol with a mark price (when one
+        call's ``now_ms`` passes several slots, only the last is emitted: they would repeat).
     start_ms : int
         The engine time at creation; funding and mark times are scheduled from it.
 
@@ -591,6 +592,12 @@ class Exchange:
         self.now_ms = max(self.now_ms, now_ms)
         while self.next_funding_time_ms <= self.now_ms or self._next_mark_ms <= self.now_ms:
             if self._next_mark_ms <= self.next_funding_time_ms:
+                # Mark slots skipped by one call would all repeat the same mark: emit the last
+                # one before the next funding time (or now).
+                last = min(self.now_ms, self.next_funding_time_ms)
+                self._next_mark_ms += (
+                    (last - self._next_mark_ms) // self.mark_price_interval_ms * self.mark_price_interval_ms
+                )
                 self._emit_mark_prices(self._next_mark_ms)
                 self._next_mark_ms += self.mark_price_interval_ms
             else:
