@@ -1448,6 +1448,16 @@ class Exchange:
         if recorded_lots == background:
             return
         if recorded_lots > background:
+            last = level.queue[-1] if level is not None and level.queue else None
+            if level is not None and last is not None and last.account_id is None and last.remaining_lots > 0:
+                # the back of the queue is background already: growing it is the same place
+                added = recorded_lots - background
+                last.remaining_lots += added
+                last.quantity_lots += added
+                level.total_lots += added
+                book.changed(book_side).add(ticks)
+                self._touched.add(book.instrument.symbol)
+                return
             order = _Order(
                 self._next_order_id,
                 None,
