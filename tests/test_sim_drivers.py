@@ -80,26 +80,58 @@ SNAPSHOT = {"lastUpdateId": 100, "E": 10_000, "T": 10_000, "bids": [["100.0", "5
 def test_replay_queues_us_behind_the_recorded_level_and_fills_us_only_once_the_queue_ahead_is_traded(
     tmp_path: Path,
 ) -> None:
+    """The queue at 100.0, front first (A ahead of us, B behind), by hand:
+
+    ======================  ======================  =========  ===========
+    recorded                queue after             published  our fills
+    ======================  ======================  =========  ===========
+    snapshot+101: 4.0       A4                      4.0
+    (we place 1.0)          A4 US1                  5.0
+    102: 6.0                A4 US1 B2               7.0
+    103: 5.0                A4 US1 B1 (from back)   6.0
+    trade 3.0               A1 US1 B1               3.0
+    104: 2.0                unchanged (2 = 2)       3.0
+    trade 1.5               US0.5 B1                1.5        0.5
+    105: 0.5                US0.5 B0.5              1.0
+    trade 0.6               B0.5 (B not consumed)   0.5        0.5 FILLED
+    (we place 0.3)          B0.5 US0.3              0.8
+    trade 0.01 at 99.9      B0.5                    0.5        0.3 FILLED
+    ======================  ======================  =========  ===========
+    """
     path = write_capture(
         tmp_path / "queue.gz",
         [
             depth(99, 94, [["100.0", "9.000"]], [], 9_990, first=95),  # older than the snapshot: dropped
             depth(101, 99, [["100.0", "4.000"]], [], 9_995, first=99),  # bridges lastUpdateId 100
             SNAPSHOT,
-            depth(102, 101, [["100.0", "6.000"]], [], 10_010),  # +2 joins behind us
-            trade("100.0", "3.000", True, 10_020),  # consumes 3 of the 4 ahead of us
-            depth(103, 102, [["100.0", "3.000"]], [], 10_021),  # the recording after that trade
-            trade("100.0", "1.500", True, 10_030),  # the last 1 ahead, then 0.5 of ours
-            depth(104, 103, [["100.0", "1.500"]], [], 10_031),
-            trade("100.0", "0.200", True, 10_040),  # ours only: we are at the front
-            trade("99.9", "0.010", True, 10_050),  # through our price: the rest of ours fills
+            depth(102, 101, [["100.0", "6.000"]], [], 10_010),
+            depth(103, 102, [["100.0", "5.000"]], [], 10_015),
+            trade("100.0", "3.000", True, 10_020),
+            depth(104, 103, [["100.0", "2.000"]], [], 10_021),
+            trade("100.0", "1.500", True, 10_030),
+            depth(105, 104, [["100.0", "0.500"]], [], 10_031),
+            trade("100.0", "0.600", True, 10_040),
+            trade("99.9", "0.010", True, 10_050),
         ],
     )
     venue, events = test_venue()
     replay = ReplayMarket(venue, path, speed=math.inf)
     assert replay.symbol == "TESTUSDT" and replay.last_depth_update_id == 101
     assert venue.best_bid_ask("TESTUSDT") == ((D("100.0"), D("4.000")), (D("100.1"), D("3.000")))
-    ours = venue.place_order(
+
+    def bid_at_100() -> Decimal:
+        bids = venue.depth("TESTUSDT")[1]
+        assert [price for price, _ in bids] == [D("100.0")]
+        return bids[0][1]
+
+    def our_fills() -> list[tuple[int, Decimal, Decimal, str]]:
+        return [
+            (e.order_id, e.last_filled_qty, e.cumulative_filled_qty, e.status)
+            for e in events
+            if isinstance(e, OrderEvent) and e.execution_type == "TRADE"
+        ]
+
+    first = venue.place_order(
         "us",
         "TESTUSDT",
         side="BUY",
@@ -109,37 +141,33 @@ def test_replay_queues_us_behind_the_recorded_level_and_fills_us_only_once_the_q
         time_in_force="GTX",
         now_ms=1,
     )
-    assert venue.depth("TESTUSDT")[1] == [(D("100.0"), D("5.000"))]  # the published book includes us
-
-    def our_fills() -> list[tuple[Decimal, Decimal, str]]:
-        return [
-            (e.last_filled_qty, e.cumulative_filled_qty, e.status)
-            for e in events
-            if isinstance(e, OrderEvent) and e.execution_type == "TRADE"
-        ]
-
-    replay.apply_next()  # depth 102
-    assert venue.depth("TESTUSDT")[1] == [(D("100.0"), D("7.000"))]
-    replay.apply_next()  # trade 3.0: all of it ahead of us
-    assert our_fills() == []
-    assert venue.depth("TESTUSDT")[1] == [(D("100.0"), D("4.000"))]  # 1 ahead + ours + 2 behind
-    replay.apply_next()  # depth 103 = 3.0 of background: already so, nothing moves
-    assert venue.depth("TESTUSDT")[1] == [(D("100.0"), D("4.000"))]
-    replay.apply_next()  # trade 1.5
-    assert our_fills() == [(D("0.500"), D("0.500"), "PARTIALLY_FILLED")]
-    prints = [(e.qty, e.maker_order_id == ours.order_id) for e in events if isinstance(e, TradePrint)]
+    assert bid_at_100() == D("5.000")  # the published book includes us
+    expected_published = ["7.000", "6.000", "3.000", "3.000"]
+    for published in expected_published:
+        replay.apply_next()
+        assert bid_at_100() == D(published)
+    assert our_fills() == []  # 3.0 traded, all of it ahead of us
+    replay.apply_next()  # trade 1.5: the last 1.0 ahead, then 0.5 of ours
+    assert our_fills() == [(first.order_id, D("0.500"), D("0.500"), "PARTIALLY_FILLED")]
+    prints = [(e.qty, e.maker_order_id == first.order_id) for e in events if isinstance(e, TradePrint)]
     assert prints == [(D("3.000"), False), (D("0.500"), True), (D("1.000"), False)]
-    replay.apply_next()  # depth 104: 1.5 of background, taken from the back (behind us)
-    assert venue.depth("TESTUSDT")[1] == [(D("100.0"), D("2.000"))]
-    replay.apply_next()  # trade 0.2: ours, we are first
-    assert our_fills()[-1] == (D("0.200"), D("0.700"), "PARTIALLY_FILLED")
-    replay.apply_next()  # trade through at 99.9
-    assert our_fills()[-1] == (D("0.300"), D("1.000"), "FILLED")
-    assert venue.positions("us")[0].size == D("1.000")
+    assert bid_at_100() == D("1.500")
+    replay.apply_next()  # depth 105
+    assert bid_at_100() == D("1.000")
+    replay.apply_next()  # trade 0.6: fills the rest of ours, leaves the background behind us
+    assert our_fills()[-1] == (first.order_id, D("0.500"), D("1.000"), "FILLED")
+    assert bid_at_100() == D("0.500")
+    second = venue.place_order(
+        "us", "TESTUSDT", side="BUY", order_type="LIMIT", quantity=D("0.300"), price=D("100.0"), now_ms=2
+    )
+    assert bid_at_100() == D("0.800")
+    replay.apply_next()  # a trade at 99.9 went through our price
+    assert our_fills()[-1] == (second.order_id, D("0.300"), D("0.300"), "FILLED")
+    assert bid_at_100() == D("0.500")
+    assert venue.positions("us")[0].size == D("1.300")
     assert all(e.is_maker for e in events if isinstance(e, OrderEvent) and e.execution_type == "TRADE")
     assert replay.finished and replay.apply_next() is None
-    assert replay.last_depth_update_id == 104
-    assert venue.depth("TESTUSDT")[1] == [(D("100.0"), D("1.500"))]
+    assert replay.last_depth_update_id == 105
 
 
 def test_replay_a_recorded_level_crossing_our_order_fills_it_and_our_takers_take_recorded_liquidity(
