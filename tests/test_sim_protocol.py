@@ -7,6 +7,7 @@ they need into the engine themselves, so every figure they check is known in adv
 from __future__ import annotations
 
 import asyncio
+import doctest
 import json
 import signal
 import ssl
@@ -23,7 +24,9 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from marketmaker.credentials import ApiCredentials
+from marketmaker.exchanges import signing
 from marketmaker.exchanges.signing import binance_signature, bybit_signature
+from marketmaker.sim import binance, faults, server, tls
 from marketmaker.sim.binance import RateLimits
 from marketmaker.sim.server import LocalVenue, VenueConfig
 from yarl import URL
@@ -786,3 +789,10 @@ async def test_cli_sim_refuses_a_replay_without_recording() -> None:
     _, stderr = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 2
     assert b"--driver replay needs --recording PATH" in stderr
+
+
+@pytest.mark.parametrize("module", [signing, faults, tls, binance, server], ids=lambda m: m.__name__)
+async def test_docstring_examples_run(module: Any) -> None:
+    # In a thread: LocalVenue's example runs its own event loop.
+    result = await asyncio.to_thread(doctest.testmod, module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
