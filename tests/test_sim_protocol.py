@@ -796,3 +796,24 @@ async def test_docstring_examples_run(module: Any) -> None:
     # In a thread: LocalVenue's example runs its own event loop.
     result = await asyncio.to_thread(doctest.testmod, module, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+@pytest.mark.data
+@pytest.mark.slow
+async def test_replay_venue_streams_the_recording(
+    data_file: Callable[[str], Path], session: aiohttp.ClientSession
+) -> None:
+    config = VenueConfig(driver="replay", recording=data_file("binance-usdm/btcusdt_20240808.gz"))
+    async with LocalVenue(config) as venue:
+        snapshot = await public(session, venue, "/fapi/v1/depth?symbol=BTCUSDT&limit=1000")
+        async with session.ws_connect(
+            venue.ws_url + "/public/ws/btcusdt@depth@0ms", ssl=venue.client_ssl_context
+        ) as ws:
+            messages = [await next_json(ws, timeout=5) for _ in range(20)]
+        (bid, _), (ask, _) = venue.engine.best_bid_ask("BTCUSDT")  # type: ignore[misc]
+    assert all(b["pu"] == a["u"] for a, b in zip(messages, messages[1:]))
+    assert messages[0]["pu"] >= snapshot.body["lastUpdateId"]
+    assert len(snapshot.body["bids"]) > 100 and Decimal(snapshot.body["bids"][0][0]) < Decimal(
+        snapshot.body["asks"][0][0]
+    )
+    assert bid < ask

@@ -1051,7 +1051,7 @@ class BinanceProtocol:
             if listen_key is None:
                 return web.json_response({"code": -1125, "msg": "This listenKey does not exist."}, status=400)
             account_id = listen_key.account_id
-        ws = web.WebSocketResponse(heartbeat=self.ws_ping_interval_s, autoping=True, compress=False)
+        ws = web.WebSocketResponse(timeout=2.0, heartbeat=self.ws_ping_interval_s, autoping=True, compress=False)
         await ws.prepare(request)
         connection = _Connection(
             ws,

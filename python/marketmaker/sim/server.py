@@ -157,15 +157,6 @@ class LocalVenue:
         self.client_ssl_context = self._certificate.client_context()
         #: The websocket site's certificate (PEM, public): what an out-of-process client must trust.
         self.certificate_pem = self._certificate.certificate_pem
-        self.protocol = BinanceProtocol(
-            self.engine,
-            credentials=self.credentials,
-            clock=self.now_ms,
-            faults=self.faults,
-            rate_limits=config.rate_limits,
-            listen_key_lifetime_s=config.listen_key_lifetime_s,
-            ws_ping_interval_s=config.ws_ping_interval_s,
-        )
         self.markets: list[SyntheticMarket | ReplayMarket] = []
         if config.driver == "synthetic":
             self.markets = [
@@ -175,6 +166,17 @@ class LocalVenue:
         elif config.driver == "replay":
             assert config.recording is not None
             self.markets = [ReplayMarket(self.engine, config.recording)]
+        # The protocol subscribes after the drivers seeded the book: the seeding is the state the
+        # first snapshot shows, not a burst of stream messages.
+        self.protocol = BinanceProtocol(
+            self.engine,
+            credentials=self.credentials,
+            clock=self.now_ms,
+            faults=self.faults,
+            rate_limits=config.rate_limits,
+            listen_key_lifetime_s=config.listen_key_lifetime_s,
+            ws_ping_interval_s=config.ws_ping_interval_s,
+        )
         #: While True the driver does not move the market (it catches up on resume).
         self.market_paused = False
         self.rest_url = ""
