@@ -326,8 +326,8 @@ def test_synthetic_book_is_never_crossed_two_sided_deep_and_trades() -> None:
     assert crossed == []
     assert 50 <= changes_per_second <= 200
     assert trades_per_second >= 5
-    assert min(bid_levels) >= 10 and min(ask_levels) >= 10
-    assert statistics.median(bid_levels) >= 50 and statistics.median(ask_levels) >= 50
+    assert min(bid_levels) >= 20 and min(ask_levels) >= 20
+    assert statistics.median(bid_levels) >= 100 and statistics.median(ask_levels) >= 100
     assert statistics.median(spreads) <= 10
 
 

@@ -1048,6 +1048,8 @@ class Exchange:
             level.own_lots -= lots
             book_side.own_lots -= lots
         if order.remaining_lots == 0:
+            if order.account_id is None:
+                self._background.pop(order.order_id, None)  # filled or cancelled: no longer resting
             if level.queue and level.queue[0] is order:
                 level.queue.popleft()
             else:
@@ -1377,6 +1379,10 @@ class Exchange:
             self._take_from_level(book, book_side, book_side.levels[order.price_ticks], order, order.remaining_lots)
         self._finish()
         return order is not None
+
+    def background_resting(self, handle: int) -> bool:
+        """Whether the background order ``handle`` still rests (neither filled nor cancelled)."""
+        return handle in self._background
 
     def market_order_background(self, symbol: str, side: str, qty: Decimal, now_ms: int) -> Decimal:
         """A background market order: takes up to ``qty`` from the opposite side.
