@@ -312,12 +312,13 @@ def test_synthetic_book_is_never_crossed_two_sided_deep_and_trades() -> None:
 
     venue.subscribe(check)
     start = len(events)
-    spreads, bid_levels, ask_levels = [], [], []
+    spreads, bid_levels, ask_levels, lags = [], [], [], []
     for second in range(1, 61):
         market.step(second * 1_000)
         _, bids, asks = venue.depth("BTCUSDT", 10_000)
         assert bids and asks
         spreads.append((asks[0][0] - bids[0][0]) / TICK)
+        lags.append(abs(float((bids[0][0] + asks[0][0]) / 2) - market.latent_price) / float(TICK))
         bid_levels.append(len(bids))
         ask_levels.append(len(asks))
     window = events[start:]
@@ -329,6 +330,8 @@ def test_synthetic_book_is_never_crossed_two_sided_deep_and_trades() -> None:
     assert min(bid_levels) >= 20 and min(ask_levels) >= 20
     assert statistics.median(bid_levels) >= 100 and statistics.median(ask_levels) >= 100
     assert statistics.median(spreads) <= 10
+    # the latent price moves ~50 ticks a second; the book follows within about half a second of it
+    assert statistics.median(lags) <= 30
 
 
 @pytest.mark.parametrize("volatility", [0.3, 1.0])

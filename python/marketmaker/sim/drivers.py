@@ -385,6 +385,15 @@ class ReplayMarket:
         self.last_depth_update_id = snapshot["lastUpdateId"]
         for step in buffered:
             self._apply(step)
+        logger.info(
+            "replaying %s from %s: %d bridged and %d later messages (%d bookTickers), speed %s",
+            self.symbol,
+            self.path,
+            len(buffered),
+            len(self._steps),
+            len(self.book_tickers),
+            speed,
+        )
 
     def _load(self, symbol: str | None) -> tuple[dict[str, Any], list[RecordedStep]]:
         """Reads the capture: the snapshot, the buffered updates that bridge it (applied at

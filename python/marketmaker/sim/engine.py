@@ -892,6 +892,9 @@ class Exchange:
             )
             self._execute(order)
             return self._report(order)
+        except VenueError as error:
+            logger.debug("%s %s %s %s rejected: %s", account_id, symbol, side, order_type, error)
+            raise
         finally:
             self._finish()
 
