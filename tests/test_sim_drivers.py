@@ -384,3 +384,20 @@ def test_a_participant_trades_with_the_synthetic_flow() -> None:
     ]
     assert fills and fills[-1].status == "FILLED" and all(f.is_maker for f in fills)
     assert venue.positions("us")[0].size == D("0.010")
+
+
+@pytest.mark.parametrize("lag_ticks", [30, -30])
+def test_synthetic_market_orders_lean_toward_the_latent_price_when_the_book_lags_it(lag_ticks: int) -> None:
+    """With the latent price 30 ticks away and no other flow, the market orders of the next
+    second take toward it (a taker that gets the book there also flips the lean, so only the
+    first second is looked at)."""
+    _, market, events = synthetic(
+        seed=13, volatility=0.0, jump_intensity=0.0, limit_rate=1e-9, cancel_rate=1e-9, market_rate=20.0
+    )
+    market.latent_ticks += lag_ticks  # the price moved; the book has not yet
+    start = len(events)
+    market.step(1_000)
+    takers = {e.taker_order_id: e.taker_side for e in events[start:] if isinstance(e, TradePrint)}
+    toward = "BUY" if lag_ticks > 0 else "SELL"
+    assert len(takers) >= 10
+    assert sum(side == toward for side in takers.values()) >= 0.8 * len(takers)
