@@ -597,3 +597,18 @@ def test_a_long_gap_emits_one_mark_price_per_funding_period_and_pays_every_fundi
         ("AccountEvent", 30_000),
         ("MarkPriceEvent", 35_000),
     ]
+
+
+def test_a_failing_subscriber_neither_fails_the_order_nor_starves_the_others(caplog: pytest.LogCaptureFixture) -> None:
+    venue, events = make_venue()
+
+    def broken(event: Event) -> None:
+        raise RuntimeError("subscriber bug")
+
+    venue.unsubscribe(events.append)
+    venue.subscribe(broken)
+    venue.subscribe(events.append)
+    report = limit(venue, "alice", "BUY", "0.010", "60000.0", 1)
+    assert report.status == "NEW"
+    assert [type(e).__name__ for e in events] == ["OrderEvent", "BookDelta"]
+    assert "subscriber bug" in caplog.text

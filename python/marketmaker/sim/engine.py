@@ -538,7 +538,8 @@ class Exchange:
     The mark price is the unsmoothed mid of the best bid and ask (the last trade price while a
     side is empty, None before any). Subscribers (:meth:`subscribe`) receive events
     synchronously, in the order they happened, at the end of the call that caused them (so
-    they see the state after it); a subscriber may call back into the exchange.
+    they see the state after it); a subscriber may call back into the exchange. A subscriber
+    that raises is logged (``logger.exception``) and the others still get the event.
     """
 
     def __init__(
@@ -661,7 +662,12 @@ class Exchange:
             while self._pending:
                 event = self._pending.popleft()
                 for callback in list(self._subscribers):
-                    callback(event)
+                    try:
+                        callback(event)
+                    except Exception:
+                        # a failing subscriber must not turn an accepted order into an error
+                        # for its sender, nor keep the event from the other subscribers
+                        logger.exception("venue subscriber %r failed on %r", callback, event)
         finally:
             self._dispatching = False
 
