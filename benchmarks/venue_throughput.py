@@ -9,10 +9,10 @@ so the two do not share an interpreter.
 1. Depth: a :class:`~marketmaker.sim.drivers.SyntheticMarket` pushed to a target rate of book
    changes (limit arrivals, cancels and market orders; each change is one engine delta), one
    aiohttp websocket client over TLS subscribed to ``btcusdt@depth@0ms`` (one message per
-   delta). Reported per target: messages/s delivered, the rate the engine produced (from the
-   ``u`` range), lag from the engine's event time ``T`` to the client's receipt (p50, p99), and
-   whether every ``pu`` chained (no message lost). "Keeps up" means delivered ≥ 97 % of
-   produced and p99 lag under 100 ms.
+   delta). Reported per target: messages/s delivered, lag from the engine's event time ``T`` to
+   the client's receipt (p50, p99), and whether every ``pu`` chained (no message lost). A venue that
+   falls behind shows it as lag that grows over the run: "keeps up" means every ``pu`` chained
+   and the p99 lag stayed under 100 ms.
 2. Orders: signed ``POST /fapi/v1/order`` then ``DELETE /fapi/v1/order`` pairs (a LIMIT buy
    far below the market, so it rests) from one aiohttp session with a few concurrent workers,
    against the venue with the default synthetic market running. Reported: actions/s (each
@@ -123,7 +123,6 @@ class VenueProcess:
 class DepthRun:
     target_per_s: float
     delivered_per_s: float
-    produced_per_s: float
     lag_p50_ms: float
     lag_p99_ms: float
     chained: bool
@@ -139,8 +138,6 @@ async def depth_run(target: float, warmup_s: float, seconds: float) -> DepthRun:
             received = 0
             chained = True
             previous_u: int | None = None
-            first_u: int | None = None
-            last_u = 0
             started = time.monotonic()
             measuring_from = started + warmup_s
             measuring = False
@@ -153,19 +150,15 @@ async def depth_run(target: float, warmup_s: float, seconds: float) -> DepthRun:
                 previous_u = data["u"]
                 clock = time.monotonic()
                 if not measuring and clock >= measuring_from:
-                    measuring, measuring_from, first_u = True, clock, data["u"]
+                    measuring, measuring_from = True, clock
                     continue
                 if measuring:
                     received += 1
-                    last_u = data["u"]
                     lags.append(arrival_ms - data["T"])
                     if clock - measuring_from >= seconds:
                         break
             elapsed = time.monotonic() - measuring_from
-    assert first_u is not None
-    return DepthRun(
-        target, received / elapsed, (last_u - first_u) / elapsed, percentile(lags, 0.5), percentile(lags, 0.99), chained
-    )
+    return DepthRun(target, received / elapsed, percentile(lags, 0.5), percentile(lags, 0.99), chained)
 
 
 # -- orders --------------------------------------------------------------------------------------
@@ -239,9 +232,9 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=1.5, help="seconds before measuring (depth)")
     parser.add_argument(
-        "--rates", type=float, nargs="+", default=[1000, 2000, 4000, 8000], help="target book changes/s"
+        "--rates", type=float, nargs="*", default=[1000, 2000, 4000, 8000], help="target book changes/s"
     )
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--concurrency", type=int, nargs="*", default=[1, 4])
     parser.add_argument("--json", help="write every run here")
     args = parser.parse_args()
     print(
@@ -250,15 +243,15 @@ async def main() -> None:
     depth: dict[float, list[DepthRun]] = {}
     for rate in args.rates:
         depth[rate] = [await depth_run(rate, args.warmup, args.seconds) for _ in range(args.runs)]
-    print("\n| target changes/s | delivered msg/s | produced/s | lag p50 ms | lag p99 ms | pu chained | keeps up |")
-    print("|---:|---:|---:|---:|---:|:---:|:---:|")
+    print("\n| target changes/s | delivered msg/s | lag p50 ms | lag p99 ms | pu chained | keeps up |")
+    print("|---:|---:|---:|---:|:---:|:---:|")
     for rate, runs in depth.items():
-        delivered, produced = median_of(runs, "delivered_per_s"), median_of(runs, "produced_per_s")
+        delivered = median_of(runs, "delivered_per_s")
         p99 = median_of(runs, "lag_p99_ms")
-        keeps_up = delivered >= 0.97 * produced and p99 < 100
         chained = all(r.chained for r in runs)
+        keeps_up = chained and p99 < 100
         print(
-            f"| {rate:,.0f} | {delivered:,.0f} | {produced:,.0f} | {median_of(runs, 'lag_p50_ms'):.1f} | {p99:.1f} | "
+            f"| {rate:,.0f} | {delivered:,.0f} | {median_of(runs, 'lag_p50_ms'):.1f} | {p99:.1f} | "
             f"{'yes' if chained else 'NO'} | {'yes' if keeps_up else 'no'} |"
         )
     orders: dict[int, list[OrderRun]] = {}
