@@ -612,3 +612,81 @@ def test_a_failing_subscriber_neither_fails_the_order_nor_starves_the_others(cap
     assert report.status == "NEW"
     assert [type(e).__name__ for e in events] == ["OrderEvent", "BookDelta"]
     assert "subscriber bug" in caplog.text
+
+
+@st.composite
+def replay_flows(draw: st.DrawFn) -> list[tuple[Any, ...]]:
+    """Recorded updates (bids 99.0–99.9, asks 100.0–100.9: the recording is never crossed),
+    recorded trades anywhere, and our limit orders anywhere (some crossing)."""
+    steps: list[tuple[Any, ...]] = []
+    for _ in range(draw(st.integers(1, 30))):
+        kind = draw(st.sampled_from(["depth", "depth", "trade", "order", "cancel"]))
+        if kind == "depth":
+            bids = draw(st.dictionaries(st.integers(990, 999), st.integers(0, 50), max_size=4))
+            asks = draw(st.dictionaries(st.integers(1000, 1009), st.integers(0, 50), max_size=4))
+            steps.append((kind, sorted(bids.items()), sorted(asks.items())))
+        elif kind == "trade":
+            steps.append(
+                (kind, draw(st.integers(990, 1009)), draw(st.integers(1, 60)), draw(st.sampled_from(["BUY", "SELL"])))
+            )
+        elif kind == "order":
+            steps.append(
+                (kind, draw(st.integers(990, 1009)), draw(st.integers(1, 20)), draw(st.sampled_from(["BUY", "SELL"])))
+            )
+        else:
+            steps.append((kind, draw(st.integers(0, 100))))
+    return steps
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(replay_flows())
+def test_replayed_levels_publish_recorded_plus_ours_and_never_cross(steps: list[tuple[Any, ...]]) -> None:
+    venue = Exchange([Instrument(SYMBOL, tick_size=D("0.1"), step_size=D("0.1"), min_notional=D("0"))])
+    venue.add_account("us", D("1000000"))
+    events: list[Event] = []
+    venue.subscribe(events.append)
+    placed: list[int] = []
+    tick = lot = D("0.1")
+
+    def ours_at(side: str, price: Decimal) -> Decimal:
+        return sum(
+            (o.quantity - o.executed_qty for o in venue.open_orders("us") if o.side == side and o.price == price), D(0)
+        )
+
+    for now_ms, step in enumerate(steps, start=1):
+        if step[0] == "depth":
+            bids = [(t * tick, q * lot) for t, q in step[1]]
+            asks = [(t * tick, q * lot) for t, q in step[2]]
+            venue.replay_depth_update(SYMBOL, bids, asks, now_ms)
+            _, book_bids, book_asks = venue.depth(SYMBOL, 1000)
+            published = {("BUY", p): q for p, q in book_bids} | {("SELL", p): q for p, q in book_asks}
+            for side, levels in (("BUY", bids), ("SELL", asks)):
+                for price, recorded in levels:
+                    assert published.get((side, price), D(0)) == recorded + ours_at(side, price)
+        elif step[0] == "trade":
+            _, ticks, lots, taker_side = step
+            venue.replay_trade(SYMBOL, ticks * tick, lots * lot, taker_side, now_ms)
+        elif step[0] == "order":
+            _, ticks, lots, side = step
+            placed.append(
+                venue.place_order(
+                    "us", SYMBOL, side=side, order_type="LIMIT", quantity=lots * lot, price=ticks * tick, now_ms=now_ms
+                ).order_id
+            )
+        elif placed:
+            try:
+                venue.cancel_order("us", SYMBOL, order_id=placed[step[1] % len(placed)], now_ms=now_ms)
+            except VenueError as error:
+                assert error.code == -2011
+        bid, ask = venue.best_bid_ask(SYMBOL)
+        assert bid is None or ask is None or bid[0] < ask[0]
+        _, book_bids, book_asks = venue.depth(SYMBOL, 1000)
+        assert all(q > 0 for _, q in book_bids + book_asks)
+        for side, levels in (("BUY", book_bids), ("SELL", book_asks)):
+            assert all(q >= ours_at(side, p) for p, q in levels)
+    check_deltas_rebuild_depth(venue, events)
+    fills = [e for e in events if isinstance(e, OrderEvent) and e.execution_type == "TRADE"]
+    position = sum(((f.last_filled_qty if f.side == "BUY" else -f.last_filled_qty) for f in fills), D(0))
+    assert position == venue.positions("us")[0].size
+    prints = [e for e in events if isinstance(e, TradePrint)]
+    assert len({p.trade_id for p in prints}) == len(prints)
