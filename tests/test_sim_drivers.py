@@ -3,6 +3,7 @@ orders behind the recorded liquidity; the synthetic market is seeded, realistic 
 
 from __future__ import annotations
 
+import doctest
 import gzip
 import json
 import math
@@ -12,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import marketmaker.sim.drivers
 import pytest
 from marketmaker.errors import MalformedMessageError
 from marketmaker.sim import BookDelta, Event, Exchange, Instrument, OrderEvent, TradePrint
@@ -401,3 +403,8 @@ def test_synthetic_market_orders_lean_toward_the_latent_price_when_the_book_lags
     toward = "BUY" if lag_ticks > 0 else "SELL"
     assert len(takers) >= 10
     assert sum(side == toward for side in takers.values()) >= 0.8 * len(takers)
+
+
+def test_the_drivers_docstring_examples_run() -> None:
+    result = doctest.testmod(marketmaker.sim.drivers, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

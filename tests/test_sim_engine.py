@@ -3,9 +3,11 @@ fees, positions and PnL that balance exactly, margin, funding, and the events it
 
 from __future__ import annotations
 
+import doctest
 from decimal import Decimal
 from typing import Any
 
+import marketmaker.sim.engine
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -690,3 +692,8 @@ def test_replayed_levels_publish_recorded_plus_ours_and_never_cross(steps: list[
     assert position == venue.positions("us")[0].size
     prints = [e for e in events if isinstance(e, TradePrint)]
     assert len({p.trade_id for p in prints}) == len(prints)
+
+
+def test_the_engine_docstring_examples_run() -> None:
+    result = doctest.testmod(marketmaker.sim.engine, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
