@@ -358,25 +358,22 @@ async def test_batch_orders_answer_in_request_order_and_cap_at_five(
 async def test_countdown_cancel_all_cancels_when_not_refreshed(
     local_venue: LocalVenue, session: aiohttp.ClientSession
 ) -> None:
+    countdown = {"symbol": "BTCUSDT", "countdownTime": 500}
     await signed(session, local_venue, "POST", "/fapi/v1/order", LIMIT_BUY)
-    armed = await signed(
-        session, local_venue, "POST", "/fapi/v1/countdownCancelAll", {"symbol": "BTCUSDT", "countdownTime": 300}
-    )
-    assert armed.body == {"symbol": "BTCUSDT", "countdownTime": "300"}
-    await asyncio.sleep(0.15)
-    await signed(
-        session, local_venue, "POST", "/fapi/v1/countdownCancelAll", {"symbol": "BTCUSDT", "countdownTime": 300}
-    )
-    await asyncio.sleep(0.2)
-    assert len(local_venue.engine.open_orders(KEY.key_id)) == 1  # refreshed in time
-    await asyncio.sleep(0.25)
+    armed = await signed(session, local_venue, "POST", "/fapi/v1/countdownCancelAll", countdown)
+    assert armed.body == {"symbol": "BTCUSDT", "countdownTime": "500"}
+    await asyncio.sleep(0.3)
+    await signed(session, local_venue, "POST", "/fapi/v1/countdownCancelAll", countdown)  # refreshed in time
+    await asyncio.sleep(0.3)
+    assert len(local_venue.engine.open_orders(KEY.key_id)) == 1
+    await asyncio.sleep(0.5)
     assert local_venue.engine.open_orders(KEY.key_id) == []
     await signed(session, local_venue, "POST", "/fapi/v1/order", LIMIT_BUY)
     await signed(
-        session, local_venue, "POST", "/fapi/v1/countdownCancelAll", {"symbol": "BTCUSDT", "countdownTime": 200}
+        session, local_venue, "POST", "/fapi/v1/countdownCancelAll", {"symbol": "BTCUSDT", "countdownTime": 300}
     )
     await signed(session, local_venue, "POST", "/fapi/v1/countdownCancelAll", {"symbol": "BTCUSDT", "countdownTime": 0})
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.4)
     assert len(local_venue.engine.open_orders(KEY.key_id)) == 1  # disarmed
 
 
