@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from marketmaker import __version__
 
 if TYPE_CHECKING:  # the venue (aiohttp, cryptography) is imported only when ``sim`` runs
-    from marketmaker.sim.server import VenueConfig
+    from marketmaker.sim.server import LocalVenue
 
 __all__ = ["main"]
 
@@ -66,7 +66,8 @@ def add_sim_command(commands: argparse._SubParsersAction[argparse.ArgumentParser
 
 def run_sim(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Starts the venue, prints how to reach it, serves until Ctrl-C or ``--duration``."""
-    from marketmaker.sim.server import VenueConfig
+    from marketmaker.errors import MalformedMessageError
+    from marketmaker.sim.server import LocalVenue, VenueConfig
 
     if args.driver == "replay" and args.recording is None:
         parser.error("sim: --driver replay needs --recording PATH")
@@ -85,17 +86,19 @@ def run_sim(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             rest_port=args.rest_port,
             ws_port=args.ws_port,
         )
-    except ValueError as error:
-        parser.error(f"sim: {error}")
+        venue = LocalVenue(config)  # reads a recording here: its errors are usage errors
+    except (ValueError, MalformedMessageError) as error:
+        parser.error(
+            f"sim: {error} (the recording's symbol must be among --symbols)" if args.recording else f"sim: {error}"
+        )
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve_sim(config, args.duration))
+        asyncio.run(_serve_sim(venue, args.duration))
     return 0
 
 
-async def _serve_sim(config: VenueConfig, duration: float | None) -> None:
-    from marketmaker.sim.server import LocalVenue
-
-    async with LocalVenue(config) as venue:
+async def _serve_sim(venue: LocalVenue, duration: float | None) -> None:
+    config = venue.config
+    async with venue:
         fd, certificate = tempfile.mkstemp(prefix="marketmaker-sim-", suffix=".pem")
         try:
             with os.fdopen(fd, "wb") as handle:
