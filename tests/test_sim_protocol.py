@@ -350,6 +350,15 @@ async def test_batch_orders_answer_in_request_order_and_cap_at_five(
         session, local_venue, "POST", "/fapi/v1/batchOrders", {"batchOrders": json.dumps([batch[0]] * 6)}
     )
     assert six.code == -1130
+    first_id = answer.body[0]["orderId"]
+    cancel_two = await signed(
+        session,
+        local_venue,
+        "DELETE",
+        "/fapi/v1/batchOrders",
+        {"symbol": "BTCUSDT", "orderIdList": json.dumps([first_id, 999999])},
+    )
+    assert [item.get("status", item.get("code")) for item in cancel_two.body] == ["CANCELED", -2011]
     cancel_all = await signed(session, local_venue, "DELETE", "/fapi/v1/allOpenOrders", {"symbol": "BTCUSDT"})
     assert cancel_all.body["code"] == 200
     assert local_venue.engine.open_orders(KEY.key_id) == []

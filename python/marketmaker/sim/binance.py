@@ -67,6 +67,7 @@ STREAM_ROUTES: dict[str, Route] = {
     **dict.fromkeys(MARK_PRICE_SPEEDS_MS, "market"),
 }
 MAX_BATCH_ORDERS = 5
+MAX_BATCH_CANCELS = 10
 DEFAULT_RECV_WINDOW_MS = 5000
 MAX_RECV_WINDOW_MS = 60000
 #: A connection whose unsent messages pile up beyond this is closed (the venue drops slow readers).
@@ -545,6 +546,7 @@ class BinanceProtocol:
             _Endpoint("GET", "/fapi/v1/order", "SIGNED", 1, self._query_order),
             _Endpoint("DELETE", "/fapi/v1/order", "SIGNED", 1, self._cancel_order),
             _Endpoint("POST", "/fapi/v1/batchOrders", "SIGNED", 5, self._batch_orders, orders_10s=5, orders_1m=1),
+            _Endpoint("DELETE", "/fapi/v1/batchOrders", "SIGNED", 1, self._cancel_batch),
             _Endpoint("DELETE", "/fapi/v1/allOpenOrders", "SIGNED", 1, self._cancel_all),
             _Endpoint(
                 "GET", "/fapi/v1/openOrders", "SIGNED", lambda p: 1 if p.get("symbol") else 40, self._open_orders
@@ -858,6 +860,39 @@ class BinanceProtocol:
             now_ms=call.now_ms,
         )
         return _order_json(report)
+
+    async def _cancel_batch(self, call: _Call) -> Any:
+        assert call.account_id is not None
+        symbol = call.required("symbol")
+        by_id, by_client_id = call.params.get("orderIdList"), call.params.get("origClientOrderIdList")
+        if (by_id is None) == (by_client_id is None):
+            raise _Reject(400, -1102, "Exactly one of orderIdList or origClientOrderIdList must be sent.")
+        name = "orderIdList" if by_id is not None else "origClientOrderIdList"
+        try:
+            wanted = json.loads(by_id if by_id is not None else by_client_id or "")
+        except json.JSONDecodeError as error:
+            raise _Reject(400, -1130, f"Data sent for parameter '{name}' is not valid JSON ({error.msg}).") from error
+        item_type = int if by_id is not None else str
+        if (
+            not isinstance(wanted, list)
+            or not 0 < len(wanted) <= MAX_BATCH_CANCELS
+            or not all(type(i) is item_type for i in wanted)
+        ):
+            raise _Reject(400, -1130, f"Data sent for parameter '{name}' is not valid (1 to {MAX_BATCH_CANCELS} ids).")
+        answers: list[dict[str, Any]] = []
+        for identifier in wanted:
+            try:
+                report = self.exchange.cancel_order(
+                    call.account_id,
+                    symbol,
+                    order_id=identifier if by_id is not None else None,
+                    client_order_id=identifier if by_client_id is not None else None,
+                    now_ms=call.now_ms,
+                )
+                answers.append(_order_json(report))
+            except VenueError as error:
+                answers.append({"code": error.code, "msg": error.msg})
+        return answers
 
     async def _cancel_all(self, call: _Call) -> Any:
         assert call.account_id is not None
