@@ -202,13 +202,22 @@ class _Connection:
     account_id: str | None = None
     listen_key: str | None = None
     queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
+    closing: bool = False
 
     def send(self, text: str) -> None:
+        if self.closing:
+            return
         if self.queue.qsize() >= MAX_QUEUED_MESSAGES:
             logger.warning("websocket on /%s falls behind by %d messages: closing it", self.route, MAX_QUEUED_MESSAGES)
-            self.queue.put_nowait(None)
+            self.close_after_queued()
             return
         self.queue.put_nowait(text)
+
+    def close_after_queued(self) -> None:
+        """The writer sends what is queued, then closes the websocket; later sends are dropped."""
+        if not self.closing:
+            self.closing = True
+            self.queue.put_nowait(None)
 
 
 @dataclass
@@ -531,7 +540,7 @@ class BinanceProtocol:
             handle.cancel()
         self._countdowns.clear()
         for connection in list(self._connections):
-            connection.queue.put_nowait(None)
+            connection.close_after_queued()
             await connection.ws.close(code=1001, message=b"venue shutting down")
 
     # -- REST admission: bans, injected errors, weights, signatures, order counts --------------
@@ -1039,7 +1048,7 @@ class BinanceProtocol:
         for connection in [c for c in self._connections if c.listen_key == key]:
             if expired:
                 connection.send(_dumps({"e": "listenKeyExpired", "E": self.clock(), "listenKey": key}))
-            connection.queue.put_nowait(None)
+            connection.close_after_queued()
 
     # -- admin routes (loopback, unauthenticated) ----------------------------------------------
 
@@ -1107,7 +1116,7 @@ class BinanceProtocol:
                     self._on_client_message(connection, message.data)
         finally:
             self._forget(connection)
-            connection.queue.put_nowait(None)
+            connection.close_after_queued()
             await writer
         return ws
 
@@ -1374,7 +1383,7 @@ class BinanceProtocol:
                     self._forget(connection)
                     if isinstance(connection.transport, asyncio.Transport):
                         connection.transport.abort()
-                    connection.queue.put_nowait(None)
+                    connection.close_after_queued()
             self._expire_due_listen_keys()
 
 
