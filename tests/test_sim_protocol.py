@@ -403,6 +403,7 @@ async def test_429_then_418_for_a_client_that_keeps_going(session: aiohttp.Clien
         assert statuses[11][0] == 418
         banned = await public(session, venue, "/fapi/v1/exchangeInfo")
         assert banned.status == 418 and "banned until" in banned.body["msg"]
+        assert banned.headers["X-MBX-USED-WEIGHT-1M"] == "12"  # requests refused during a ban weigh nothing
         await asyncio.sleep(0.6)
         assert (await public(session, venue, "/fapi/v1/time")).status == 429  # ban over, weight still spent
 

@@ -581,14 +581,15 @@ class BinanceProtocol:
         headers: dict[str, str] = {}
         raw_query = request.raw_path.partition("?")[2].encode("utf-8", "surrogateescape")
         body = await request.read()
+        weight_state = self._ip_weight.setdefault(
+            ip, _LimitState(_SlidingWindow(60_000), self.rate_limits.request_weight_per_minute)
+        )
         try:
             banned_until = self._ip_banned_until.get(ip, 0)
             if banned_until > now_ms:
+                headers["X-MBX-USED-WEIGHT-1M"] = str(weight_state.window.used(now_ms))
                 raise _Reject(418, -1003, f"Way too many requests; IP({ip}) banned until {banned_until}.")
             params = _parse_params(raw_query, body)
-            weight_state = self._ip_weight.setdefault(
-                ip, _LimitState(_SlidingWindow(60_000), self.rate_limits.request_weight_per_minute)
-            )
             weight = endpoint.weight(params) if callable(endpoint.weight) else endpoint.weight
             used = weight_state.window.add(now_ms, weight)
             headers["X-MBX-USED-WEIGHT-1M"] = str(used)
