@@ -378,6 +378,15 @@ def test_reduce_only_is_rejected_unless_it_reduces_and_never_goes_beyond_flat() 
     assert venue.query_order("alice", SYMBOL, order_id=resting.order_id).status == "EXPIRED"
     assert venue.positions("alice")[0].size == 0
     assert order_events(events, order_id=resting.order_id)[-1].execution_type == "EXPIRED"
+    # a reduce-only GTC limit that closes the position part way through its matching expires
+    # the rest instead of resting it against the bids it was taking
+    venue.add_background(SYMBOL, "SELL", D("60000.0"), D("0.010"), 9)
+    limit(venue, "alice", "BUY", "0.010", "60000.0", 9)
+    venue.add_background(SYMBOL, "BUY", D("59990.0"), D("0.030"), 10)
+    closing = limit(venue, "alice", "SELL", "0.020", "59990.0", 11, reduce_only=True)
+    assert (closing.status, closing.executed_qty) == ("EXPIRED", D("0.010"))
+    assert venue.best_bid_ask(SYMBOL)[0] == (D("59990.0"), D("0.020"))
+    assert venue.best_bid_ask(SYMBOL)[1] != (D("59990.0"), D("0.010"))
 
 
 def test_order_events_carry_the_fields_of_order_trade_update() -> None:

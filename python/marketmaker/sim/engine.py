@@ -1016,7 +1016,9 @@ class Exchange:
         self._match(book, order, limit)
         if order.remaining_lots == 0:
             return
-        if order.order_type == "LIMIT" and order.time_in_force in ("GTC", "GTX"):
+        if order.reduce_only and self._reducible_lots(order) == 0:
+            self._expire(order)  # the position it reduced is closed: nothing left to reduce
+        elif order.order_type == "LIMIT" and order.time_in_force in ("GTC", "GTX"):
             self._rest(book, order)
         else:
             self._expire(order)
