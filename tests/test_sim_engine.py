@@ -142,7 +142,8 @@ def test_post_only_that_would_take_is_rejected_5022_and_one_that_would_not_rests
         ({"quantity": D("0.0001")}, -1111),
         ({"quantity": D("0.001"), "price": D("1000.0")}, -4164),  # 1 USDT notional < 5
         ({"client_order_id": "has space"}, -1100),
-        ({"client_order_id": "x" * 37}, -1100),
+        ({"client_order_id": "x" * 37}, -4015),
+        ({"client_order_id": ""}, -1100),
         ({"side": "LONG"}, -1117),
         ({"order_type": "STOP"}, -1116),
         ({"time_in_force": "GTD"}, -1115),

@@ -12,12 +12,13 @@ precision Binance reports, so an account balances exactly:
 ``initial + Σ realised PnL − Σ commission + Σ funding == wallet balance``.
 
 The rules follow Binance USDⓈ-M futures (one-way position mode, cross margin, USDT margined)
-and reject with Binance's codes (:class:`VenueError`):
+and reject with Binance's codes (:class:`VenueError`), as listed on its USDⓈ-M "Error Codes"
+page (developers.binance.com/docs/derivatives/usds-margined-futures/error-code):
 
 =======  ====================================================================
 code     when
 =======  ====================================================================
--1100    client order id outside ``^[\\.A-Z\\:/a-z0-9_-]{1,36}$``
+-1100    client order id with characters outside ``^[\\.A-Z\\:/a-z0-9_-]{1,36}$``
 -1102    LIMIT without a price
 -1106    MARKET with a price
 -1109    unknown account
@@ -34,6 +35,7 @@ code     when
 -4003    quantity not above zero
 -4004    quantity below the minimum quantity
 -4014    price not a multiple of the tick size
+-4015    client order id longer than 36 characters
 -4023    quantity not a multiple of the step size
 -4028    leverage outside 1..max_leverage
 -4116    client order id already used by an open order of the account
@@ -937,6 +939,11 @@ class Exchange:
         lots = self._lots(instrument, quantity)
         if client_order_id is None:
             client_order_id = f"sim-{self._next_order_id}"
+        elif len(client_order_id) > 36:
+            raise VenueError(
+                -4015,
+                f"Client order id is not valid: length should not be more than 36 chars ({len(client_order_id)}).",
+            )
         elif not CLIENT_ORDER_ID_PATTERN.match(client_order_id):
             raise VenueError(
                 -1100,
