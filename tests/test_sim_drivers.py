@@ -408,3 +408,20 @@ def test_synthetic_market_orders_lean_toward_the_latent_price_when_the_book_lags
 def test_the_drivers_docstring_examples_run() -> None:
     result = doctest.testmod(marketmaker.sim.drivers, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize(
+    ("option", "problem"),
+    [
+        ({"limit_rate": 0.0}, "limit_rate out of range: 0.0"),
+        ({"volatility": -0.1}, "volatility out of range: -0.1"),
+        ({"initial_price": D("0")}, "initial_price must be positive"),
+        ({"symbol": "DOGEUSDT"}, "'DOGEUSDT' is not an instrument"),
+    ],
+)
+def test_synthetic_market_refuses_bad_settings_naming_them(option: dict[str, Any], problem: str) -> None:
+    venue = Exchange([Instrument("BTCUSDT", tick_size=TICK, step_size=D("0.001"))])
+    settings: dict[str, Any] = {"symbol": "BTCUSDT", "seed": 1, "initial_price": D("60000")}
+    settings.update(option)
+    with pytest.raises(ValueError, match=problem):
+        SyntheticMarket(venue, **settings)

@@ -136,23 +136,23 @@ class SyntheticMarket:
     ) -> None:
         if symbol not in exchange.instruments:
             raise ValueError(f"SyntheticMarket: symbol {symbol!r} is not an instrument of the exchange")
-        checks = {
-            "volatility": volatility >= 0,
-            "jump_intensity": jump_intensity >= 0,
-            "jump_size": jump_size >= 0,
-            "limit_rate": limit_rate > 0,
-            "cancel_rate": cancel_rate > 0,
-            "market_rate": market_rate >= 0,
-            "placement_exponent": placement_exponent > 0,
-            "max_distance_ticks": max_distance_ticks >= 1,
-            "median_order_lots": median_order_lots >= 1,
-            "median_market_lots": median_market_lots >= 1,
-            "size_dispersion": size_dispersion >= 0,
-            "initial_levels": initial_levels >= 1,
+        checks: dict[str, tuple[float, bool]] = {
+            "volatility": (volatility, volatility >= 0),
+            "jump_intensity": (jump_intensity, jump_intensity >= 0),
+            "jump_size": (jump_size, jump_size >= 0),
+            "limit_rate": (limit_rate, limit_rate > 0),
+            "cancel_rate": (cancel_rate, cancel_rate > 0),
+            "market_rate": (market_rate, market_rate >= 0),
+            "placement_exponent": (placement_exponent, placement_exponent > 0),
+            "max_distance_ticks": (max_distance_ticks, max_distance_ticks >= 1),
+            "median_order_lots": (median_order_lots, median_order_lots >= 1),
+            "median_market_lots": (median_market_lots, median_market_lots >= 1),
+            "size_dispersion": (size_dispersion, size_dispersion >= 0),
+            "initial_levels": (initial_levels, initial_levels >= 1),
         }
-        for name, valid in checks.items():
+        for name, (value, valid) in checks.items():
             if not valid:
-                raise ValueError(f"SyntheticMarket: {name} out of range ({locals()[name]!r})")
+                raise ValueError(f"SyntheticMarket: {name} out of range: {value!r}")
         self.exchange = exchange
         self.symbol = symbol
         self.instrument = exchange.instruments[symbol]
