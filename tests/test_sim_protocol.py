@@ -28,6 +28,7 @@ from marketmaker.exchanges import signing
 from marketmaker.exchanges.signing import binance_signature, bybit_signature
 from marketmaker.sim import binance, faults, server, tls
 from marketmaker.sim.binance import RateLimits
+from marketmaker.sim.faults import VenueFaults
 from marketmaker.sim.server import LocalVenue, VenueConfig
 from yarl import URL
 
@@ -789,13 +790,35 @@ async def test_cli_sim_prints_what_a_client_needs_and_stops_on_sigterm(session: 
             await process.wait()
 
 
-async def test_cli_sim_refuses_a_replay_without_recording() -> None:
+@pytest.mark.parametrize(
+    ("arguments", "complaint"),
+    [
+        (["--driver", "replay"], b"--driver replay needs --recording PATH"),
+        (
+            ["--faults", '{"clock_skew_ms": "soon"}'],
+            b"faults.clock_skew_ms: 'soon' is not an integer number of milliseconds",
+        ),
+        (["--faults", "{clock"], b"--faults is not JSON"),
+    ],
+)
+async def test_cli_sim_refuses_bad_arguments(arguments: list[str], complaint: bytes) -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "marketmaker.cli", "sim", "--driver", "replay", stderr=asyncio.subprocess.PIPE
+        sys.executable, "-m", "marketmaker.cli", "sim", *arguments, stderr=asyncio.subprocess.PIPE
     )
     _, stderr = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 2
-    assert b"--driver replay needs --recording PATH" in stderr
+    assert complaint in stderr
+
+
+async def test_faults_switched_on_at_start(session: aiohttp.ClientSession) -> None:
+    config = VenueConfig(
+        driver="none", faults=VenueFaults(rest_error="503-unavailable", rest_error_count=1, clock_skew_ms=5000)
+    )
+    async with LocalVenue(config) as venue:
+        assert (await public(session, venue, "/fapi/v1/time")).status == 503
+        server_time = (await public(session, venue, "/fapi/v1/time")).body["serverTime"]
+        assert server_time - now_ms() > 4000
+    assert config.faults.rest_error_count == 1  # the venue used its own copy
 
 
 @pytest.mark.parametrize("module", [signing, faults, tls, binance, server], ids=lambda m: m.__name__)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -61,12 +62,18 @@ def add_sim_command(commands: argparse._SubParsersAction[argparse.ArgumentParser
     sim.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     sim.add_argument("--rest-port", type=int, default=0, help="REST port (default: a free one)")
     sim.add_argument("--ws-port", type=int, default=0, help="websocket (TLS) port (default: a free one)")
+    sim.add_argument(
+        "--faults",
+        metavar="JSON",
+        help="faults switched on at start, e.g. '{\"clock_skew_ms\": 2000}' (the fields of POST /sim/faults)",
+    )
     sim.set_defaults(handler=run_sim)
 
 
 def run_sim(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Starts the venue, prints how to reach it, serves until Ctrl-C or ``--duration``."""
     from marketmaker.errors import MalformedMessageError
+    from marketmaker.sim.faults import VenueFaults
     from marketmaker.sim.server import LocalVenue, VenueConfig
 
     if args.driver == "replay" and args.recording is None:
@@ -77,6 +84,18 @@ def run_sim(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(f"sim: --recording {args.recording}: no such file")
     if args.duration is not None and args.duration <= 0:
         parser.error("sim: --duration must be positive")
+    faults = VenueFaults()
+    if args.faults is not None:
+        try:
+            switches = json.loads(args.faults)
+        except json.JSONDecodeError as error:
+            parser.error(f"sim: --faults is not JSON: {error.msg} at column {error.colno}")
+        if not isinstance(switches, dict):
+            parser.error("sim: --faults must be a JSON object of fault switches")
+        try:
+            faults.update(switches)
+        except ValueError as error:
+            parser.error(f"sim: --faults: {error}")
     try:
         config = VenueConfig(
             symbols=tuple(args.symbols),
@@ -85,6 +104,7 @@ def run_sim(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             seed=args.seed,
             rest_port=args.rest_port,
             ws_port=args.ws_port,
+            faults=faults,
         )
         venue = LocalVenue(config)  # reads a recording here: its errors are usage errors
     except (ValueError, MalformedMessageError) as error:
@@ -112,6 +132,8 @@ async def _serve_sim(venue: LocalVenue, duration: float | None) -> None:
             print(f"  API key      {credentials.api_key}")
             print(f"  API secret   {credentials.secret}")
             print(f"  faults       POST {venue.rest_url}/sim/faults  (JSON switches; GET shows them)")
+            if venue.faults.active():
+                print(f"  faults on    {json.dumps(venue.faults.active())}")
             print("Ctrl-C stops it." if duration is None else f"Stops after {duration:g} s.", flush=True)
             stop = asyncio.Event()
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
