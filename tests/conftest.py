@@ -1,4 +1,5 @@
-"""Shared fixtures: where the recorded market data lives, and skipping when it is absent.
+"""Shared fixtures: where the recorded market data lives, and skipping when it is absent; the
+local venue on ephemeral loopback ports.
 
 The recorded data is kept outside the repository, in ``../shared/data`` next to the project
 root (a user's fresh clone has no ``../shared``): tests that need it take the ``data_file``
@@ -7,10 +8,12 @@ fixture and are skipped with the reason when the file is not there.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
+from marketmaker.sim.server import LocalVenue, VenueConfig
 
 #: ``<repo>/../shared/data``, computed from this file's location so that it does not depend on
 #: the working directory pytest was started from.
@@ -43,3 +46,19 @@ def data_file(data_dir: Path) -> Callable[[str], Path]:
         return path
 
     return locate
+
+
+@pytest.fixture
+def venue_config() -> VenueConfig:
+    """The configuration ``local_venue`` starts with: override it in a module, or parametrize it
+    (``@pytest.mark.parametrize("venue_config", [VenueConfig(...)])``)."""
+    return VenueConfig()
+
+
+@pytest_asyncio.fixture
+async def local_venue(venue_config: VenueConfig) -> AsyncIterator[LocalVenue]:
+    """A started :class:`~marketmaker.sim.server.LocalVenue` in the test's event loop: REST at
+    ``rest_url``, websockets at ``ws_url`` (trust ``client_ssl_context``), accepted keys in
+    ``credentials``. Stopped, with its connections closed, after the test."""
+    async with LocalVenue(venue_config) as venue:
+        yield venue

@@ -1,13 +1,24 @@
 """``marketmaker-cli``: the command line. Subcommands arrive with their issues (``run``,
-``sim``, ``backtest``, ...); today it reports the version and what the core holds."""
+``backtest``, ...); ``sim`` runs the local venue standalone."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from marketmaker import __version__
+
+if TYPE_CHECKING:  # the venue (aiohttp, cryptography) is imported only when ``sim`` runs
+    from marketmaker.sim.server import LocalVenue
 
 __all__ = ["main"]
 
@@ -18,14 +29,118 @@ def build_parser() -> argparse.ArgumentParser:
         description="Market making on crypto perpetual futures with a compiled Rust core.",
     )
     parser.add_argument("--version", action="version", version=f"marketmaker {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_sim_command(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    parser.parse_args(argv)
-    parser.print_help()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    status: int = args.handler(args, parser)
+    return status
+
+
+# -- sim ------------------------------------------------------------------------------------------
+
+
+def add_sim_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``marketmaker-cli sim``: the local venue, standalone."""
+    sim = commands.add_parser(
+        "sim",
+        help="run the local exchange simulator (Binance USDⓈ-M protocol on loopback)",
+        description="Runs the local venue on 127.0.0.1 and prints its REST and websocket URLs and the "
+        "API key and secret it accepts, until Ctrl-C, SIGTERM or --duration.",
+    )
+    sim.add_argument("--driver", choices=("synthetic", "replay"), default="synthetic", help="what moves the market")
+    sim.add_argument("--recording", type=Path, help="the capture a replay driver plays")
+    sim.add_argument("--seed", type=int, default=1, help="the synthetic market's seed (default 1)")
+    sim.add_argument("--symbols", nargs="+", default=["BTCUSDT"], help="listed symbols (default BTCUSDT)")
+    sim.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    sim.add_argument("--rest-port", type=int, default=0, help="REST port (default: a free one)")
+    sim.add_argument("--ws-port", type=int, default=0, help="websocket (TLS) port (default: a free one)")
+    sim.add_argument(
+        "--faults",
+        metavar="JSON",
+        help="faults switched on at start, e.g. '{\"clock_skew_ms\": 2000}' (the fields of POST /sim/faults)",
+    )
+    sim.set_defaults(handler=run_sim)
+
+
+def run_sim(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Starts the venue, prints how to reach it, serves until Ctrl-C or ``--duration``."""
+    from marketmaker.errors import MalformedMessageError
+    from marketmaker.sim.faults import VenueFaults
+    from marketmaker.sim.server import LocalVenue, VenueConfig
+
+    if args.driver == "replay" and args.recording is None:
+        parser.error("sim: --driver replay needs --recording PATH")
+    if args.driver != "replay" and args.recording is not None:
+        parser.error("sim: --recording is for --driver replay")
+    if args.recording is not None and not args.recording.is_file():
+        parser.error(f"sim: --recording {args.recording}: no such file")
+    if args.duration is not None and args.duration <= 0:
+        parser.error("sim: --duration must be positive")
+    faults = VenueFaults()
+    if args.faults is not None:
+        try:
+            switches = json.loads(args.faults)
+        except json.JSONDecodeError as error:
+            parser.error(f"sim: --faults is not JSON: {error.msg} at column {error.colno}")
+        if not isinstance(switches, dict):
+            parser.error("sim: --faults must be a JSON object of fault switches")
+        try:
+            faults.update(switches)
+        except ValueError as error:
+            parser.error(f"sim: --faults: {error}")
+    try:
+        config = VenueConfig(
+            symbols=tuple(args.symbols),
+            driver=args.driver,
+            recording=args.recording,
+            seed=args.seed,
+            rest_port=args.rest_port,
+            ws_port=args.ws_port,
+            faults=faults,
+        )
+        venue = LocalVenue(config)  # reads a recording here: its errors are usage errors
+    except (ValueError, MalformedMessageError) as error:
+        parser.error(
+            f"sim: {error} (the recording's symbol must be among --symbols)" if args.recording else f"sim: {error}"
+        )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_sim(venue, args.duration))
     return 0
+
+
+async def _serve_sim(venue: LocalVenue, duration: float | None) -> None:
+    config = venue.config
+    async with venue:
+        fd, certificate = tempfile.mkstemp(prefix="marketmaker-sim-", suffix=".pem")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(venue.certificate_pem)
+            credentials = venue.credentials[0]
+            # Printing the accepted key and secret to whoever started a local sim is the point.
+            print(f"marketmaker local venue: {', '.join(config.symbols)}, {config.driver} market", flush=True)
+            print(f"  REST         {venue.rest_url}")
+            print(f"  websockets   {venue.ws_url}  (routes /public /market /private)")
+            print(f"  TLS trust    {certificate}  (self-signed for 127.0.0.1)")
+            print(f"  API key      {credentials.api_key}")
+            print(f"  API secret   {credentials.secret}")
+            print(f"  faults       POST {venue.rest_url}/sim/faults  (JSON switches; GET shows them)")
+            if venue.faults.active():
+                print(f"  faults on    {json.dumps(venue.faults.active())}")
+            print("Ctrl-C stops it." if duration is None else f"Stops after {duration:g} s.", flush=True)
+            stop = asyncio.Event()
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), duration)
+        finally:
+            os.unlink(certificate)
 
 
 if __name__ == "__main__":
