@@ -615,15 +615,19 @@ def parse_config(
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        line = _decode_error_line(str(error))
+        line = _decode_error_line(str(error), text)
         raise InvalidConfigError(f"expected valid TOML ({error})", file=source, key=None, line=line) from None
     reader = _Reader(source, KeyLines(text), base_dir or Path.cwd())
     return reader.config(data, readable_by_others=readable_by_others)
 
 
-def _decode_error_line(message: str) -> int | None:
+def _decode_error_line(message: str, text: str) -> int | None:
+    """The line of a ``tomllib`` error: ``(at line N, column M)``, or the last line for an error
+    ``at end of document``."""
     match = re.search(r"line (\d+)", message)
-    return int(match.group(1)) if match else None
+    if match:
+        return int(match.group(1))
+    return text.count("\n") + 1 if "end of document" in message else None
 
 
 # -- validation ------------------------------------------------------------------------------
