@@ -257,7 +257,7 @@ class Config:
     4.0
     """
 
-    source: str
+    source: str = field(compare=False)
     exchange: str
     symbols: tuple[SymbolConfig, ...]
     api_keys: tuple[ApiKeyConfig, ...]
