@@ -4,12 +4,17 @@ built from it."""
 
 from __future__ import annotations
 
+import doctest
 import logging
 import os
 import textwrap
 from pathlib import Path
 
 import marketmaker
+import marketmaker.config
+import marketmaker.config_reload
+import marketmaker.journal
+import marketmaker.toml_lines
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -524,3 +529,13 @@ def test_config_errors_do_not_depend_on_the_working_directory(tmp_path: Path, mo
     path = write(tmp_path, BASE + '[journal]\npath = "j.sqlite"\n')
     monkeypatch.chdir(os.sep)
     assert load_config(path).journal.path == tmp_path / "j.sqlite"
+
+
+@pytest.mark.parametrize(
+    "module",
+    [marketmaker.config, marketmaker.config_reload, marketmaker.journal, marketmaker.toml_lines],
+    ids=lambda module: module.__name__,
+)
+def test_the_docstring_examples_run(module: object) -> None:
+    failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)  # type: ignore[arg-type]
+    assert tried > 0 and failures == 0

@@ -546,7 +546,7 @@ def find_config(cwd: Path | None = None) -> ConfigLocation:
     Examples
     --------
     >>> import tempfile
-    >>> find_config(Path(tempfile.gettempdir())).is_packaged_default
+    >>> find_config(Path(tempfile.mkdtemp())).is_packaged_default
     True
     """
     folder = (cwd or Path.cwd()).resolve()
