@@ -257,3 +257,31 @@ def test_diff_lists_changed_keys_with_redacted_values() -> None:
 )
 def test_live_and_restart_keys(key: str, live: bool) -> None:
     assert is_live_key(key) is live
+
+
+def test_a_failing_handler_keeps_the_old_config_and_the_watch_going(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG)
+    applied: asyncio.Queue[Config] = asyncio.Queue()
+
+    def on_change(config: Config, _diff: ConfigDiff) -> None:
+        if config.orders_per_side == 1:
+            raise RuntimeError("the loop could not apply it")
+        applied.put_nowait(config)
+
+    async def main() -> None:
+        watcher = ConfigWatcher(path, load_config(path), on_change, lambda error: None)
+        async with watcher:
+            await asyncio.wait_for(watcher.ready.wait(), 5.0)
+            running = watcher.config
+            edit(path, "orders_per_side = 3", "orders_per_side = 1")
+            await asyncio.sleep(0.5)
+            assert watcher.config is running
+            edit(path, "orders_per_side = 1", "orders_per_side = 2")
+            config = await asyncio.wait_for(applied.get(), DEADLINE_S)
+            assert config.orders_per_side == 2 and watcher.config is config
+
+    asyncio.run(main())
+    assert "applying the edited config" in caplog.text and "the loop could not apply it" in caplog.text

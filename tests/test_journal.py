@@ -268,3 +268,13 @@ def test_reading_while_a_run_writes(tmp_path: Path) -> None:
     summary = summarise(path)  # another connection, while the writer's is open
     assert summary.symbols[0].fills == 1 and summary.run.ended_ns is None
     journal.close()
+
+
+def test_the_journal_folder_is_made_and_an_unusable_path_is_a_journal_error(tmp_path: Path) -> None:
+    path = tmp_path / "runs" / "today" / "journal.sqlite"
+    Journal(path).close()
+    assert path.is_file()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(JournalError, match="cannot open the journal"):
+        Journal(blocker / "journal.sqlite")

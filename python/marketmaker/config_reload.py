@@ -139,8 +139,9 @@ class ConfigWatcher:
     config : Config
         The running configuration (loaded from ``path``).
     on_change : callable
-        ``on_change(new_config, diff)`` after a valid edit that changed something; the watcher
-        then holds ``new_config`` as the running configuration.
+        ``on_change(new_config, diff)`` after a valid edit that changed something; when it
+        returns, the watcher holds ``new_config`` as the running configuration (if it raises,
+        the error is logged, the old configuration stays and watching goes on).
     on_error : callable
         ``on_error(error)`` with the :class:`~marketmaker.errors.ConfigError` of an invalid edit;
         the running configuration is kept.
@@ -210,8 +211,8 @@ class ConfigWatcher:
             logger.warning("config: %s", change)
         for change in diff.live:
             logger.info("config: %s", change)
-        self.config = new
         self._on_change(new, diff)
+        self.config = new
         return diff
 
     def _is_the_file(self, change: Change, path: str) -> bool:
@@ -230,7 +231,10 @@ class ConfigWatcher:
             recursive=False,
         ):
             self.ready.set()
-            self.check()
+            try:
+                self.check()
+            except Exception:  # the loop's handler failed: keep watching, the running config stays
+                logger.exception("applying the edited config %s failed; the running configuration is kept", self.path)
 
     def start(self) -> asyncio.Task[None]:
         """Runs :meth:`run` as a task of the running event loop."""

@@ -225,7 +225,7 @@ class Journal:
     Parameters
     ----------
     path : str | Path
-        The database file, created with the schema when missing.
+        The database file, created (with its folder) with the schema when missing.
     flush_interval_ms : float
         Buffered records are written when this much time has passed since the last write.
     max_pending : int
@@ -247,7 +247,11 @@ class Journal:
         self.path = Path(path)
         self.flush_interval_ms = flush_interval_ms
         self.max_pending = max_pending
-        self._connection = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._connection = sqlite3.connect(self.path, isolation_level=None)
+        except (OSError, sqlite3.Error) as error:
+            raise JournalError(f"{self.path}: cannot open the journal ({error})") from None
         self._pending: list[tuple[str, tuple[Any, ...]]] = []
         self._last_flush = time.monotonic()
         self._run_id: int | None = None
