@@ -20,6 +20,7 @@ its own credentials, so an ``env:`` reference whose variable is not set is not a
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import hashlib
@@ -480,8 +481,8 @@ class Config:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _fields_of(value: object) -> dict[str, Any]:
-    return {name: getattr(value, name) for name in value.__dataclass_fields__}  # type: ignore[attr-defined]
+def _fields_of(value: Any) -> dict[str, Any]:
+    return {item.name: getattr(value, item.name) for item in dataclasses.fields(value)}
 
 
 def _toml_value(value: Any) -> str:
@@ -683,9 +684,7 @@ class _Reader:
         raise InvalidConfigError(message, file=self.source, key=key, line=self.lines.line_of(key))
 
     def warn(self, key: str, message: str) -> None:
-        warning = ConfigWarning(self.source, key, self.lines.line_of(key), message)
-        logger.warning("%s", warning)
-        self.warnings.append(warning)
+        self.warnings.append(ConfigWarning(self.source, key, self.lines.line_of(key), message))
 
     # -- shapes --
 
@@ -849,7 +848,9 @@ class _Reader:
         )
         config = self.with_complete_weights(config)
         self.build_core_objects(config)
-        return Config(**{**config.__dict__, "warnings": tuple(self.warnings)})
+        for warning in self.warnings:  # logged once the whole file is valid
+            logger.warning("%s", warning)
+        return dataclasses.replace(config, warnings=tuple(self.warnings))
 
     def symbols(self, data: Mapping[str, Any]) -> list[str]:
         if "symbols" not in data:
@@ -1156,8 +1157,8 @@ class _Reader:
         """The feature weights as the engine holds them: its defaults with the file's over them
         (a reload that drops a weight puts the default back)."""
         engine = self.core(config.feature_engine, self.feature_keys(), "features")
-        features = FeatureConfig(**{**config.features.__dict__, "weights": MappingProxyType(engine.weights)})
-        return Config(**{**config.__dict__, "features": features})
+        features = dataclasses.replace(config.features, weights=MappingProxyType(engine.weights))
+        return dataclasses.replace(config, features=features)
 
     def feature_keys(self) -> dict[str, str]:
         keys = {name: f"features.{name}" for name in _fields_of(FeatureConfig())}
