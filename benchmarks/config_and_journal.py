@@ -28,7 +28,7 @@ async def reload_delays(folder: Path, edits: int = 20) -> list[float]:
     path = folder / "config.toml"
     path.write_text(CONFIG.format(5.0))
     arrived: asyncio.Queue[float] = asyncio.Queue()
-    watcher = ConfigWatcher(path, load_config(path), lambda _c, _d: arrived.put_nowait(time.monotonic()), print)
+    watcher = ConfigWatcher(path, lambda _c, _d: arrived.put_nowait(time.monotonic()), print, config=load_config(path))
     delays = []
     async with watcher:
         await watcher.ready.wait()

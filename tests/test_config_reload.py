@@ -55,7 +55,7 @@ def run_watching(path: Path, scenario: Callable[[ConfigWatcher, Received], Await
     received = Received()
 
     async def main() -> ConfigWatcher:
-        watcher = ConfigWatcher(path, load_config(path), received.on_change, received.on_error)
+        watcher = ConfigWatcher(path, received.on_change, received.on_error, config=load_config(path))
         async with watcher:
             await asyncio.wait_for(watcher.ready.wait(), 5.0)
             await scenario(watcher, received)
@@ -199,7 +199,7 @@ def test_check_reloads_without_the_event_loop(tmp_path: Path) -> None:
     path.write_text(CONFIG)
     changes: list[ConfigDiff] = []
     errors: list[ConfigError] = []
-    watcher = ConfigWatcher(path, load_config(path), lambda _c, diff: changes.append(diff), errors.append)
+    watcher = ConfigWatcher(path, lambda _c, diff: changes.append(diff), errors.append)  # loads the file itself
     assert watcher.check() is None  # unchanged
     path.write_text(CONFIG.replace("imbalance = 0.25", "imbalance = 0.3"))
     diff = watcher.check()
@@ -272,7 +272,7 @@ def test_a_failing_handler_keeps_the_old_config_and_the_watch_going(
         applied.put_nowait(config)
 
     async def main() -> None:
-        watcher = ConfigWatcher(path, load_config(path), on_change, lambda error: None)
+        watcher = ConfigWatcher(path, on_change, lambda error: None)
         async with watcher:
             await asyncio.wait_for(watcher.ready.wait(), 5.0)
             running = watcher.config

@@ -136,8 +136,6 @@ class ConfigWatcher:
     ----------
     path : Path
         The config file.
-    config : Config
-        The running configuration (loaded from ``path``).
     on_change : callable
         ``on_change(new_config, diff)`` after a valid edit that changed something; when it
         returns, the watcher holds ``new_config`` as the running configuration (if it raises,
@@ -145,6 +143,9 @@ class ConfigWatcher:
     on_error : callable
         ``on_error(error)`` with the :class:`~marketmaker.errors.ConfigError` of an invalid edit;
         the running configuration is kept.
+    config : Config, optional
+        The running configuration, loaded from ``path`` (it is loaded here when not given; an
+        invalid file then raises :class:`~marketmaker.errors.ConfigError`).
     base_dir : Path, optional
         Where relative paths start, as for :func:`~marketmaker.config.load_config`.
     debounce_ms : int
@@ -155,30 +156,30 @@ class ConfigWatcher:
 
     Examples
     --------
-    ``async with ConfigWatcher(path, config, on_change, on_error) as watcher:`` runs it as a
+    ``async with ConfigWatcher(path, on_change, on_error, config=config) as watcher:`` runs it as a
     task of the running event loop; ``await watcher.ready.wait()`` waits until edits are seen.
     """
 
     def __init__(
         self,
         path: Path,
-        config: Config,
         on_change: Callable[[Config, ConfigDiff], None],
         on_error: Callable[[ConfigError], None],
         *,
+        config: Config | None = None,
         base_dir: Path | None = None,
         debounce_ms: int = 50,
         poll_s: float = 0.25,
     ) -> None:
         self.path = Path(path).resolve()
-        self.config = config
+        self._seen_digest = self._digest()
+        self.config = load_config(self.path, base_dir=base_dir) if config is None else config
         self.ready = asyncio.Event()
         self._on_change = on_change
         self._on_error = on_error
         self._base_dir = base_dir
         self._debounce_ms = debounce_ms
         self._poll_ms = max(1, int(poll_s * 1000))
-        self._seen_digest = self._digest()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
