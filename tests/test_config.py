@@ -7,8 +7,10 @@ from __future__ import annotations
 import doctest
 import logging
 import os
+import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import marketmaker
 import marketmaker.config
@@ -28,6 +30,11 @@ from marketmaker.config import (
 )
 from marketmaker.errors import ConfigError, InvalidConfigError
 from marketmaker.toml_lines import KeyLines, split_key_path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -539,3 +546,24 @@ def test_config_errors_do_not_depend_on_the_working_directory(tmp_path: Path, mo
 def test_the_docstring_examples_run(module: object) -> None:
     failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)  # type: ignore[arg-type]
     assert tried > 0 and failures == 0
+
+
+def test_key_lines_finds_every_key_of_a_printed_config(tmp_path: Path) -> None:
+    text = load_config(write(tmp_path, BASE + "[strategy.params]\nskew_shift = 0.4\n")).to_toml()
+    lines = text.splitlines()
+    scanner = KeyLines(text)
+
+    def leaves(mapping: dict[str, Any], prefix: str = "") -> list[str]:
+        keys: list[str] = []
+        for name, value in mapping.items():
+            keys.extend(leaves(value, f"{prefix}{name}.") if isinstance(value, dict) else [f"{prefix}{name}"])
+        return keys
+
+    keys = leaves(tomllib.loads(text))
+    assert len(keys) > 50
+    for key in keys:
+        line = scanner.line_of(key)
+        assert line is not None, key
+        assert lines[line - 1].startswith(key.rsplit(".", 1)[-1] + " = "), (key, line)
+    bps_line = scanner.line_of("bps[1][1]")
+    assert bps_line is not None and lines[bps_line - 1].startswith("bps = ")
