@@ -225,7 +225,8 @@ def main() -> int:
                     "whole_tick_raw": tick_raw,
                     "whole_tick_one_call": fused,
                     "whole_tick_one_call_risk": fused_risk,
-                }, indent=2
+                },
+                indent=2,
             )
         )
     return 0
