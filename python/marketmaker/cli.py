@@ -1,6 +1,7 @@
 """``marketmaker-cli``: the command line.
 
-Subcommands: ``sim`` (the local venue, standalone), ``check-config`` (validate a configuration
+Subcommands: ``run`` (the market maker; with the default config against the embedded local
+venue), ``sim`` (the local venue, standalone), ``check-config`` (validate a configuration
 and print it, secrets redacted) and ``report`` (summarise a journal, optionally plot it). More
 arrive with their issues (``run``, ``backtest``, ...); each is a subparser with its own handler
 function, called as ``handler(arguments, parser)``.
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from marketmaker import __version__
-from marketmaker.config import find_config, load_config
+from marketmaker.config import Config, find_config, load_config
 from marketmaker.errors import ConfigError
 from marketmaker.journal import JournalError, plot_run, summarise
 
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"marketmaker {__version__}")
     commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    add_run_command(commands)
     add_sim_command(commands)
     _add_check_config(commands)
     _add_report(commands)
@@ -216,3 +218,136 @@ async def _serve_sim(venue: LocalVenue, duration: float | None) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# -- run ------------------------------------------------------------------------------------------
+
+
+def add_run_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``marketmaker-cli run``: the market maker."""
+    run = commands.add_parser(
+        "run",
+        help="run the market maker (the default config trades against the embedded local venue)",
+        description="Reads the config (./config.toml, else the packaged default), starts the embedded "
+        'local venue when exchange = "sim", and quotes every configured symbol until Ctrl-C, SIGTERM '
+        "or --duration; then cancels all its orders, confirms none remain and prints a summary.",
+    )
+    run.add_argument("--config", type=Path, default=None, help="the config file (default: ./config.toml)")
+    run.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    run.add_argument("--no-dashboard", action="store_true", help="periodic status lines instead of the live dashboard")
+    run.set_defaults(handler=run_market_maker)
+
+
+def run_market_maker(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.config is None:
+        location = find_config()
+        print(location.describe(), flush=True)
+        path, base_dir = location.path, location.base_dir
+    else:
+        path, base_dir = args.config, None
+    try:
+        config = load_config(path, base_dir=base_dir)
+    except ConfigError as error:
+        print(f"invalid configuration: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if config.exchange != "sim" and config.exchange != "binance":
+        print(f"run: exchange {config.exchange!r} has no order client yet (sim and binance do)", file=sys.stderr)
+        return EXIT_INVALID
+    with contextlib.suppress(KeyboardInterrupt):
+        dashboard = config.dashboard.enabled and not args.no_dashboard and sys.stdout.isatty()
+        return asyncio.run(_run_async(config, Path(path), base_dir, args.duration, dashboard))
+    return 0
+
+
+async def _run_async(config: Config, path: Path, base_dir: Path | None, duration: float | None, dashboard: bool) -> int:
+    from marketmaker.config_reload import ConfigWatcher
+    from marketmaker.engine import LiveEngine
+    from marketmaker.journal import Journal
+    from marketmaker.sim.server import LocalVenue, VenueConfig
+
+    venue: LocalVenue | None = None
+    if config.exchange == "sim":
+        accepted = tuple(entry.resolved for entry in config.api_keys if entry.resolved is not None)
+        venue = LocalVenue(
+            VenueConfig(
+                symbols=tuple(config.symbol_names),
+                driver=config.sim.driver,
+                recording=config.sim.recording,
+                seed=config.sim.seed,
+                credentials=accepted[:1],
+            )
+        )
+        await venue.start()
+        rest_url, ws_url, ssl_context = venue.rest_url, venue.ws_url, venue.client_ssl_context
+        credentials = venue.credentials[0]
+        venue_fills = venue_fill_ledger(venue, credentials.key_id)
+        print(f"embedded local venue: REST {rest_url}, websockets {ws_url} ({config.sim.driver} market)", flush=True)
+    else:
+        rest_url = config.venue.rest_url or "https://fapi.binance.com"
+        ws_url = config.venue.ws_url or "wss://fstream.binance.com"
+        ssl_context = None
+        credentials = config.credentials(config.symbol_names[0])
+    from marketmaker.logs import configure_logging
+
+    configure_logging(secrets=(credentials.api_key, credentials.secret))
+    journal = Journal(config.journal.path, flush_interval_ms=config.journal.flush_interval_ms)
+    engine = LiveEngine(
+        config,
+        rest_url=rest_url,
+        ws_url=ws_url,
+        credentials=credentials,
+        ssl_context=ssl_context,
+        journal=journal,
+        out=None if dashboard else sys.stdout,
+    )
+
+    def rejected(error: ConfigError) -> None:
+        print(f"config edit rejected, the running config is kept: {error}", flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await engine.start()
+        print(f"quoting {', '.join(config.symbol_names)}; journal {config.journal.path}", flush=True)
+        screen = None
+        if dashboard:
+            from marketmaker.dashboard import run_dashboard
+
+            screen = asyncio.create_task(run_dashboard(engine, config.dashboard.refresh_s))
+        async with ConfigWatcher(path, engine.apply_config, rejected, config=config, base_dir=base_dir):
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), duration)
+        if screen is not None:
+            screen.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await screen
+        print("stopping: cancelling all our orders", flush=True)
+        summary = await engine.stop()
+    finally:
+        journal.close()
+        if venue is not None:
+            await venue.close()
+    print(summary.render(), flush=True)
+    if venue is not None:
+        volume = sum(quantity for _, quantity in venue_fills)
+        print(f"the embedded venue's fills of our account: {len(venue_fills)} (volume {volume:g})", flush=True)
+    return 0 if summary.open_orders_at_venue == 0 else 1
+
+
+def venue_fill_ledger(venue: LocalVenue, account_id: str) -> list[tuple[str, float]]:
+    """The venue's own record of our fills, (trade id, quantity), filled as they happen: what the
+    journal's fills must equal."""
+    from marketmaker.sim.engine import OrderEvent
+
+    ledger: list[tuple[str, float]] = []
+
+    def record(event: object) -> None:
+        if isinstance(event, OrderEvent) and event.account_id == account_id and event.execution_type == "TRADE":
+            ledger.append((str(event.trade_id), float(event.last_filled_qty)))
+
+    venue.engine.subscribe(record)
+    return ledger

@@ -1,0 +1,768 @@
+"""The live market-making engine: the original bot's ``main`` as an asyncio program.
+
+Read the config, build the shared state (one :class:`~marketmaker.MarketMaker` per symbol:
+book, trade tape, feature engine, quote generator, order planner, account, risk gate), set the
+spreads from ``bps``, start loading market data into it, and run the market-maker loop on every
+update:
+
+- Market data (:mod:`marketmaker.feeds`) arrives through cryptofeed's connections. Every depth
+  message is applied to the core's book in the feed callback (its raw text, parsed in Rust), and
+  the symbol is marked dirty. Nothing queues: the loop ticks each dirty symbol once on the
+  latest book, however many messages arrived while it was busy (coalescing, no backlog).
+- A tick (one call into the core) updates the features, passes the risk gate, quotes and diffs
+  against our live orders. The actions go through the rate limiter to the signed order client
+  (:mod:`marketmaker.exchanges.binance`); their answers and the user-data stream's fills update
+  the account, and every order, fill, position snapshot and halt goes to the SQLite journal.
+- The config file is watched: spreads, strategy, feature weights, risk limits and the ladder's
+  shape apply within a second without touching feeds or orders; keys that need a restart are
+  reported as such; an invalid edit is rejected whole.
+- Startup sets leverage, reads the instruments' rules, cancels orders an earlier run left (by
+  client-id prefix), reads the position, and syncs every book to a REST snapshot before quoting.
+  Shutdown stops quoting, cancels all our orders, confirms that none remain and prints a summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from marketmaker._core import (
+    Account,
+    BookStatus,
+    MarketMaker,
+    OrderAction,
+    OrderBook,
+    OrderStatus,
+    RateLimiter,
+    Side,
+    TradeTape,
+    UpdateOutcome,
+)
+from marketmaker.config import Config
+from marketmaker.config_reload import ConfigDiff
+from marketmaker.credentials import ApiCredentials
+from marketmaker.exchanges.binance import (
+    BinanceFuturesClient,
+    BinanceUserStream,
+    InstrumentInfo,
+    NewOrder,
+    OrderResult,
+    VenueConnectionError,
+    VenueError,
+)
+from marketmaker.exchanges.events import AccountUpdate, OrderUpdate, StreamRestarted
+from marketmaker.feeds.binance import BinanceMarketData
+from marketmaker.journal import FillRecord, HaltRecord, Journal, OrderRecord, PositionSnapshot
+
+__all__ = ["LiveEngine", "RunSummary", "SymbolStatus", "SymbolSummary", "tick_to_order_percentiles"]
+
+logger = logging.getLogger(__name__)
+
+#: How long shutdown waits for the venue to confirm that none of our orders remain.
+CONFIRM_TIMEOUT_S = 10.0
+
+
+@dataclass
+class SymbolCounters:
+    """What happened on one symbol during the run (for the dashboard and the summary)."""
+
+    depth_messages: int = 0
+    trades: int = 0
+    ticks: int = 0
+    quoted_ticks: int = 0
+    places_sent: int = 0
+    cancels_sent: int = 0
+    rejects: int = 0
+    unknown_outcomes: int = 0
+    rate_limited: int = 0
+    resyncs: int = 0
+    fills: int = 0
+    last_depth_ns: int = 0
+    #: perf_counter_ns of the last depth message that led to an order request, and of the request.
+    tick_to_order_ns: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SymbolSummary:
+    """One symbol at the end of a run."""
+
+    symbol: str
+    fills: int
+    volume: float
+    fees: float
+    realized_pnl: float
+    unrealized_pnl: float
+    position: float
+    open_orders_at_venue: int
+    places_sent: int
+    cancels_sent: int
+    rejects: int
+
+    @property
+    def net_pnl(self) -> float:
+        """Realized plus unrealized PnL less fees."""
+        return self.realized_pnl + self.unrealized_pnl - self.fees
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The run's figures, per symbol; ``open_orders_at_venue`` must be 0 after a clean exit."""
+
+    symbols: tuple[SymbolSummary, ...]
+    duration_s: float
+    run_id: int | None
+
+    @property
+    def open_orders_at_venue(self) -> int:
+        return sum(symbol.open_orders_at_venue for symbol in self.symbols)
+
+    def render(self) -> str:
+        lines = [f"run summary ({self.duration_s:.1f} s, journal run {self.run_id}):"]
+        for s in self.symbols:
+            lines.append(
+                f"  {s.symbol}: fills {s.fills}, volume {s.volume:.2f}, fees {s.fees:.4f}, "
+                f"realized PnL {s.realized_pnl:.4f}, unrealized {s.unrealized_pnl:.4f}, net {s.net_pnl:.4f}, "
+                f"position {s.position:g}, orders placed {s.places_sent}, cancels {s.cancels_sent}, "
+                f"rejects {s.rejects}, our orders still open at the venue: {s.open_orders_at_venue}"
+            )
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class SymbolStatus:
+    """What the dashboard shows of one symbol."""
+
+    symbol: str
+    decision: str
+    best_bid: float | None
+    best_ask: float | None
+    our_bid: float | None
+    our_ask: float | None
+    position: float
+    net_pnl: float
+    skew: float
+    volatility: float
+    imbalance: float
+    ready: bool
+    open_orders: int
+    fills: int
+    orders_per_s: float
+    fills_per_min: float
+    depth_per_s: float
+    last_depth_ms: float
+    book_status: str
+    headroom: tuple[float, float, float]
+
+    def line(self) -> str:
+        def price(value: float | None) -> str:
+            return "-" if value is None else f"{value:g}"
+
+        return (
+            f"{self.symbol} {self.decision}: book {price(self.best_bid)}/{price(self.best_ask)} "
+            f"ours {price(self.our_bid)}/{price(self.our_ask)} pos {self.position:g} pnl {self.net_pnl:.4f} "
+            f"skew {self.skew:+.2f} vol {self.volatility:.2e} open {self.open_orders} fills {self.fills} "
+            f"orders/s {self.orders_per_s:.1f} depth/s {self.depth_per_s:.0f} last {self.last_depth_ms:.0f} ms "
+            f"headroom {self.headroom[0]:.0f}/{self.headroom[1]:.0f}/{self.headroom[2]:.0f}"
+        )
+
+
+class SymbolRuntime:
+    """One symbol's market maker and the loop's bookkeeping around it."""
+
+    def __init__(self, symbol: str, maker: MarketMaker, instrument: InstrumentInfo) -> None:
+        self.symbol = symbol
+        self.maker = maker
+        self.instrument = instrument
+        self.book: OrderBook = maker.book
+        self.account: Account = maker.account
+        self.tape: TradeTape = maker.tape  # type: ignore[assignment]  # always given a tape
+        self.counters = SymbolCounters()
+        #: The book changed since the last tick.
+        self.dirty = False
+        #: A snapshot fetch is under way.
+        self.resyncing = False
+        #: Client ids whose cancel is in flight: not cancelled again meanwhile.
+        self.cancelling: set[str] = set()
+        #: Places whose outcome is unknown (answer lost): reconciled against open orders.
+        self.unknown: set[str] = set()
+        self.halted: str | None = None
+        #: perf_counter_ns when the depth message behind the current dirty state arrived.
+        self.dirty_since_ns = 0
+
+
+class LiveEngine:
+    """Runs the market maker against one venue until :meth:`stop`.
+
+    Parameters
+    ----------
+    config : Config
+        The running configuration.
+    rest_url, ws_url : str
+        The venue's REST base (``http(s)://host:port``) and websocket base (``wss://host:port``).
+    credentials : ApiCredentials
+        The account's key (one account for every symbol).
+    ssl_context : ssl.SSLContext, optional
+        Trust for the venue's websockets (the local venue's self-signed certificate).
+    journal : Journal, optional
+        Where orders, fills, snapshots and halts are written.
+    out : text stream, optional
+        Where status lines go (None: only the log).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        rest_url: str,
+        ws_url: str,
+        credentials: ApiCredentials,
+        ssl_context: Any = None,
+        journal: Journal | None = None,
+        out: TextIO | None = None,
+        run_tag: str | None = None,
+    ) -> None:
+        self.config = config
+        self.rest_url = rest_url
+        self.ws_url = ws_url
+        self.credentials = credentials
+        self.ssl_context = ssl_context
+        self.journal = journal
+        self.out = out
+        self.run_tag = run_tag if run_tag is not None else secrets.token_hex(3)
+        self.prefix = config.orders.client_id_prefix + self.run_tag
+        self.limiter: RateLimiter = config.rate_limiter()
+        self.runtimes: dict[str, SymbolRuntime] = {}
+        self.client: BinanceFuturesClient | None = None
+        self.feed: BinanceMarketData | None = None
+        self.quoting = False
+        self.started_s = time.monotonic()
+        self._wake = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- startup ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connects, reconciles, syncs the books and starts quoting."""
+        config = self.config
+        symbols = config.symbol_names
+        self.client = BinanceFuturesClient(
+            self.rest_url,
+            self.credentials,
+            recv_window_ms=config.venue.recv_window_ms,
+            rate_limiter=self.limiter,
+        )
+        await self.client.__aenter__()
+        await self.client.sync_time()
+        instruments = await self.client.instruments(symbols)
+        for symbol in symbols:
+            await self.client.set_leverage(symbol, max(1, int(config.leverage)))
+            await self._reconcile_at_start(symbol)
+            self.runtimes[symbol] = await self._build_runtime(symbol, instruments[symbol])
+        if self.journal is not None:
+            self.journal.start_run(
+                exchange=config.exchange,
+                client_id_prefix=self.prefix,
+                config_hash=config.fingerprint(),
+                symbols=symbols,
+            )
+        self.feed = BinanceMarketData(
+            symbols,
+            rest_url=self.rest_url,
+            ws_url=self.ws_url,
+            on_depth=self._on_depth,
+            on_trade=self._on_trade,
+            ssl_context=self.ssl_context,
+        )
+        await self.feed.start()
+        for runtime in self.runtimes.values():
+            await self._resync(runtime)
+        self.quoting = True
+        self.started_s = time.monotonic()
+        self._tasks = [
+            asyncio.create_task(self._maker_loop(), name="maker-loop"),
+            asyncio.create_task(self._user_stream(), name="user-stream"),
+            asyncio.create_task(self._snapshots(), name="snapshots"),
+        ]
+        if self.out is not None and config.dashboard.status_line_s > 0:
+            self._tasks.append(asyncio.create_task(self._status_lines(), name="status-lines"))
+
+    async def _reconcile_at_start(self, symbol: str) -> None:
+        """Cancels the orders an earlier run of ours left (client ids with our prefix)."""
+        assert self.client is not None
+        ours = [
+            order.client_order_id
+            for order in await self.client.open_orders(symbol)
+            if order.client_order_id.startswith(self.config.orders.client_id_prefix)
+        ]
+        if ours:
+            logger.warning("%s: cancelling %d orders an earlier run left", symbol, len(ours))
+            await self.client.cancel_orders(symbol, ours)
+
+    async def _build_runtime(self, symbol: str, instrument: InstrumentInfo) -> SymbolRuntime:
+        assert self.client is not None
+        config = self.config
+        book = OrderBook(symbol, instrument.tick_size, sequencing="binance")
+        account = Account(balance=config.symbol(symbol).balance)
+        position = await self.client.position(symbol)
+        account.set_position(position.size, position.entry_price)
+        generator = config.quote_generator(
+            symbol,
+            tick_size=instrument.tick_size,
+            lot_size=instrument.step_size,
+            min_size=instrument.min_qty,
+            min_notional=instrument.min_notional,
+        )
+        maker = MarketMaker(
+            book,
+            config.feature_engine(),
+            generator,
+            config.order_planner(self.run_tag),
+            account,
+            tape=TradeTape(10_000),
+            risk=config.risk_gate(),
+        )
+        return SymbolRuntime(symbol, maker, instrument)
+
+    # -- market data ----------------------------------------------------------------------------
+
+    def _on_depth(self, symbol: str, text: str, receive_ns: int) -> None:
+        runtime = self.runtimes.get(symbol)
+        if runtime is None:
+            return
+        outcome = runtime.book.apply_binance_json(text, receive_time_ns=time.time_ns())
+        runtime.counters.depth_messages += 1
+        runtime.counters.last_depth_ns = receive_ns
+        if outcome == UpdateOutcome.GAP or runtime.book.status == BookStatus.NEEDS_RESYNC:
+            self._spawn(self._resync(runtime))
+        if outcome == UpdateOutcome.APPLIED:
+            if not runtime.dirty:
+                runtime.dirty_since_ns = receive_ns
+            runtime.dirty = True
+            self._wake.set()
+
+    def _on_trade(self, symbol: str, trade: Mapping[str, Any], receive_ns: int) -> None:
+        runtime = self.runtimes.get(symbol)
+        if runtime is not None:
+            runtime.tape.push_binance_trade(dict(trade))
+            runtime.counters.trades += 1
+
+    async def _resync(self, runtime: SymbolRuntime) -> None:
+        """Fetches a snapshot for a book that has none or saw a gap; the buffered diffs bridge it."""
+        if runtime.resyncing or self.feed is None:
+            return
+        runtime.resyncing = True
+        try:
+            for attempt in range(5):
+                snapshot = await self.feed.fetch_snapshot(runtime.symbol)
+                runtime.book.apply_binance_snapshot(snapshot, receive_time_ns=time.time_ns())
+                if runtime.book.is_live:
+                    break
+                await asyncio.sleep(0.05 * (attempt + 1))
+            runtime.counters.resyncs += 1
+            gate = runtime.maker.risk
+            if runtime.book.is_live and gate is not None and gate.halted == "book_resync":
+                gate.reset()
+                self._note_halt_reset(runtime)
+            runtime.dirty = True
+            self._wake.set()
+        finally:
+            runtime.resyncing = False
+
+    # -- the market-maker loop ------------------------------------------------------------------
+
+    async def _maker_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            for runtime in self.runtimes.values():
+                if runtime.dirty and self.quoting:
+                    runtime.dirty = False
+                    arrived_ns = runtime.dirty_since_ns
+                    actions = runtime.maker.tick(now_ns=time.time_ns())
+                    runtime.counters.ticks += 1
+                    self._note_decision(runtime)
+                    if actions:
+                        await self._send(runtime, actions, arrived_ns)
+
+    def _note_decision(self, runtime: SymbolRuntime) -> None:
+        decision = runtime.maker.decision or ""
+        if decision == "quoted":
+            runtime.counters.quoted_ticks += 1
+        halted = decision.removeprefix("halted:") if decision.startswith("halted:") else None
+        if halted is not None and runtime.halted is None:
+            gate = runtime.maker.risk
+            detail = (gate.halt_detail if gate is not None else None) or halted
+            logger.warning("%s: halted (%s): %s", runtime.symbol, halted, detail)
+            if self.journal is not None:
+                self.journal.record_halt(HaltRecord(runtime.symbol, halted, detail, time.time_ns()))
+        runtime.halted = halted
+
+    def _note_halt_reset(self, runtime: SymbolRuntime) -> None:
+        runtime.halted = None
+        if self.journal is not None:
+            self.journal.record_halt_reset(runtime.symbol, time.time_ns())
+
+    async def _send(self, runtime: SymbolRuntime, actions: Sequence[OrderAction], arrived_ns: int) -> None:
+        assert self.client is not None
+        symbol = runtime.symbol
+        cancels = [a for a in actions if a.kind == "cancel" and a.client_order_id not in runtime.cancelling]
+        places = [a for a in actions if a.kind == "place"]
+        now = time.monotonic_ns()
+        if cancels and self.limiter.try_send(now, "cancels", orders=len(cancels), weight=1.0):
+            ids = [a.client_order_id for a in cancels]
+            runtime.cancelling.update(ids)
+            sent_ns = time.time_ns()
+            runtime.counters.cancels_sent += len(ids)
+            try:
+                results = await self.client.cancel_orders(symbol, ids)
+            except (VenueError, VenueConnectionError) as error:
+                # Nothing known to be cancelled: the orders stay live and the next tick retries.
+                logger.warning("%s: cancel of %d orders failed: %s", symbol, len(ids), error)
+                runtime.dirty = True
+                return
+            finally:
+                runtime.cancelling.difference_update(ids)
+            for action, result in zip(cancels, results):
+                self._after_cancel(runtime, action, result, sent_ns)
+        elif cancels:
+            runtime.counters.rate_limited += 1
+        if not places or not self.quoting:
+            return
+        if not self.limiter.try_send(time.monotonic_ns(), "orders", orders=len(places), weight=float(len(places))):
+            runtime.counters.rate_limited += 1
+            runtime.dirty = True  # try again on the next update
+            return
+        orders = []
+        for action in places:
+            size = action.size or 0.0
+            runtime.account.add_order(action.client_order_id, action.side, action.price, size)
+            orders.append(NewOrder(action.client_order_id, action.side, action.price, size, post_only=True))
+        sent_ns = time.time_ns()
+        runtime.counters.places_sent += len(orders)
+        try:
+            results = await self.client.place_orders(symbol, orders)
+        except VenueError as error:
+            # The whole request was refused (or not sent while the venue's back-off lasts).
+            logger.warning("%s: %d orders not placed: %s", symbol, len(orders), error)
+            results = [
+                OrderResult(order.client_order_id, "rejected", code=error.code, message=error.message)
+                for order in orders
+            ]
+        else:
+            latency = self.client.last_request_written_ns - arrived_ns
+            if arrived_ns and latency > 0:
+                runtime.counters.tick_to_order_ns.append(latency)
+                if len(runtime.counters.tick_to_order_ns) > 100_000:
+                    del runtime.counters.tick_to_order_ns[:50_000]
+        for action, result in zip(places, results):
+            self._after_place(runtime, action, result, sent_ns)
+
+    def _after_cancel(self, runtime: SymbolRuntime, action: OrderAction, result: OrderResult, sent_ns: int) -> None:
+        cid = action.client_order_id
+        gone = result.status == "accepted" or (result.status == "rejected" and result.code == -2011)
+        if gone:
+            # Closed here; a fill that raced the cancel still reaches the account (it remembers
+            # closed orders) when the user stream delivers it.
+            runtime.account.close_order(cid, OrderStatus.CANCELED)
+        elif result.status == "rejected":
+            runtime.counters.rejects += 1
+        self._journal_order(runtime, action, "cancel", result, sent_ns)
+
+    def _after_place(self, runtime: SymbolRuntime, action: OrderAction, result: OrderResult, sent_ns: int) -> None:
+        cid = action.client_order_id
+        if result.status == "accepted":
+            runtime.account.acknowledge_order(cid, result.order_id)
+        elif result.status == "rejected":
+            runtime.counters.rejects += 1
+            runtime.account.close_order(cid, OrderStatus.REJECTED)
+            if result.code not in (-5022,):  # a post-only that would take is routine
+                logger.warning("%s: order %s rejected: %s %s", runtime.symbol, cid, result.code, result.message)
+        else:
+            runtime.counters.unknown_outcomes += 1
+            runtime.unknown.add(cid)
+            self._spawn(self._reconcile_unknown(runtime))
+        self._journal_order(runtime, action, "place", result, sent_ns)
+
+    def _journal_order(
+        self, runtime: SymbolRuntime, action: OrderAction, kind: str, result: OrderResult, sent_ns: int
+    ) -> None:
+        if self.journal is None:
+            return
+        status = {"accepted": "accepted" if kind == "place" else "canceled"}.get(result.status, result.status)
+        self.journal.record_order(
+            OrderRecord(
+                symbol=runtime.symbol,
+                client_order_id=action.client_order_id,
+                kind="place" if kind == "place" else "cancel",
+                side="BUY" if action.side == Side.BUY else "SELL",
+                price=action.price if kind == "place" else None,
+                size=action.size if kind == "place" else None,
+                status=status,
+                sent_ns=sent_ns,
+                answered_ns=time.time_ns(),
+                venue_order_id=None if result.order_id is None else str(result.order_id),
+                reject_code=result.code if result.status == "rejected" else None,
+                reject_reason=result.message if result.status == "rejected" else None,
+            )
+        )
+
+    async def _reconcile_unknown(self, runtime: SymbolRuntime) -> None:
+        """Orders whose answer was lost: those open at the venue are acknowledged, the others
+        closed (a fill of one still reaches the account through the user stream)."""
+        assert self.client is not None
+        await asyncio.sleep(0.2)
+        if not runtime.unknown:
+            return
+        open_ids = {order.client_order_id: order for order in await self.client.open_orders(runtime.symbol)}
+        for cid in list(runtime.unknown):
+            runtime.unknown.discard(cid)
+            if cid in open_ids:
+                runtime.account.acknowledge_order(cid, open_ids[cid].order_id)
+            elif runtime.account.order(cid) is not None:
+                runtime.account.close_order(cid, OrderStatus.EXPIRED)
+        runtime.dirty = True
+        self._wake.set()
+
+    # -- private stream -------------------------------------------------------------------------
+
+    async def _user_stream(self) -> None:
+        assert self.client is not None
+        async with BinanceUserStream(self.client, self.ws_url, ssl_context=self.ssl_context) as stream:
+            async for event in stream:
+                if isinstance(event, OrderUpdate):
+                    self._on_order_update(event)
+                elif isinstance(event, StreamRestarted):
+                    logger.warning("user stream restarted (%s): reconciling open orders", event.reason)
+                    for runtime in self.runtimes.values():
+                        runtime.unknown.update(order.client_order_id for order in runtime.account.open_orders)
+                        self._spawn(self._reconcile_unknown(runtime))
+                elif isinstance(event, AccountUpdate):
+                    pass  # balances are the account's own; the venue's view is in the journal snapshots
+
+    def _on_order_update(self, event: OrderUpdate) -> None:
+        runtime = self.runtimes.get(event.symbol)
+        if runtime is None or not event.client_order_id.startswith(self.prefix):
+            return
+        account = runtime.account
+        if event.execution_type == "TRADE" and event.last_fill_quantity > 0:
+            outcome = account.apply_fill(
+                event.trade_id,
+                event.side,
+                event.last_fill_price,
+                event.last_fill_quantity,
+                client_order_id=event.client_order_id,
+                fee=event.commission,
+                is_maker=event.is_maker,
+                exchange_time_ns=event.transaction_time_ms * 1_000_000,
+            )
+            if str(outcome) != str(outcome.DUPLICATE):
+                runtime.counters.fills += 1
+                if self.journal is not None:
+                    self.journal.record_fill(
+                        FillRecord(
+                            symbol=runtime.symbol,
+                            trade_id=str(event.trade_id),
+                            side="BUY" if event.side == Side.BUY else "SELL",
+                            price=event.last_fill_price,
+                            size=event.last_fill_quantity,
+                            fee=event.commission,
+                            is_maker=event.is_maker,
+                            time_ns=event.transaction_time_ms * 1_000_000,
+                            client_order_id=event.client_order_id,
+                        )
+                    )
+        if event.order_status in ("FILLED", "CANCELED", "EXPIRED", "REJECTED"):
+            account.close_order(event.client_order_id, event.order_status)
+        runtime.dirty = True
+        self._wake.set()
+
+    # -- periodic -------------------------------------------------------------------------------
+
+    async def _snapshots(self) -> None:
+        interval = max(0.1, self.config.journal.snapshot_interval_s)
+        while True:
+            await asyncio.sleep(interval)
+            if self.journal is None:
+                continue
+            now = time.time_ns()
+            for runtime in self.runtimes.values():
+                account = runtime.account
+                mid = runtime.book.mid
+                self.journal.record_snapshot(
+                    PositionSnapshot(
+                        symbol=runtime.symbol,
+                        time_ns=now,
+                        position=account.position,
+                        entry_price=account.entry_price,
+                        mid=mid,
+                        balance=account.balance,
+                        realized_pnl=account.realized_pnl,
+                        unrealized_pnl=account.unrealized_pnl(mid) if mid else 0.0,
+                        fees=account.fees_paid,
+                    )
+                )
+
+    def symbol_status(self) -> list[SymbolStatus]:
+        """Each symbol's state now: book, our quotes, position, PnL, features, rates, health."""
+        statuses = []
+        elapsed = max(1e-9, time.monotonic() - self.started_s)
+        headroom = self.limiter.headroom(time.monotonic_ns())
+        for runtime in self.runtimes.values():
+            book, account, counters = runtime.book, runtime.account, runtime.counters
+            mid = book.mid
+            quotes = runtime.maker.quotes
+            features = runtime.maker.engine.features
+            statuses.append(
+                SymbolStatus(
+                    symbol=runtime.symbol,
+                    decision=runtime.maker.decision or "starting",
+                    best_bid=book.best_bid,
+                    best_ask=book.best_ask,
+                    our_bid=quotes.bids[0][0] if quotes is not None and quotes.bids else None,
+                    our_ask=quotes.asks[0][0] if quotes is not None and quotes.asks else None,
+                    position=account.position,
+                    net_pnl=account.realized_pnl + (account.unrealized_pnl(mid) if mid else 0.0) - account.fees_paid,
+                    skew=features.skew,
+                    volatility=features.volatility,
+                    imbalance=features.imbalance,
+                    ready=features.ready,
+                    open_orders=len(account.open_orders),
+                    fills=counters.fills,
+                    orders_per_s=counters.places_sent / elapsed,
+                    fills_per_min=counters.fills / elapsed * 60,
+                    depth_per_s=counters.depth_messages / elapsed,
+                    last_depth_ms=(time.perf_counter_ns() - counters.last_depth_ns) / 1e6
+                    if counters.last_depth_ns
+                    else math.inf,
+                    book_status=str(book.status).rsplit(".", 1)[-1],
+                    headroom=headroom,
+                )
+            )
+        return statuses
+
+    def status_lines(self) -> list[str]:
+        """One line per symbol (the dashboard's content, for logs and non-terminals)."""
+        return [status.line() for status in self.symbol_status()]
+
+    async def _status_lines(self) -> None:
+        assert self.out is not None
+        while True:
+            await asyncio.sleep(self.config.dashboard.status_line_s)
+            for line in self.status_lines():
+                print(line, file=self.out, flush=True)
+
+    # -- hot reload -----------------------------------------------------------------------------
+
+    def apply_config(self, new: Config, diff: ConfigDiff) -> None:
+        """Applies a valid edit's live keys; reports the keys that need a restart."""
+        for change in diff.needs_restart:
+            logger.warning("config: %s changed; it applies after a restart", change)
+            if self.out is not None:
+                print(f"config: {change} (needs a restart)", file=self.out, flush=True)
+        if not diff.live:
+            return
+        for symbol, runtime in self.runtimes.items():
+            runtime.maker.generator.set_params(new.strategy.model, **new.quote_params(symbol))
+            runtime.maker.engine.set_skew(weights=dict(new.features.weights), dead_band=new.features.dead_band)
+            runtime.maker.planner.set_tolerances(
+                requote_tolerance_bps=new.orders.requote_tolerance_bps,
+                size_tolerance=new.orders.size_tolerance,
+            )
+            runtime.dirty = True
+        self.config = new
+        self._wake.set()
+        keys = ", ".join(str(change) for change in diff.live)
+        logger.info("config reloaded: %s", keys)
+        if self.out is not None:
+            print(f"config reloaded: {keys}", file=self.out, flush=True)
+
+    # -- shutdown -------------------------------------------------------------------------------
+
+    async def stop(self) -> RunSummary:
+        """Stops quoting, cancels all our orders, confirms none remain, and sums up the run."""
+        self.quoting = False
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for task in list(self._background):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        summaries = []
+        for symbol, runtime in self.runtimes.items():
+            remaining = await self._cancel_everything(symbol)
+            account = runtime.account
+            mid = runtime.book.mid
+            summaries.append(
+                SymbolSummary(
+                    symbol=symbol,
+                    fills=account.fill_count,
+                    volume=account.volume,
+                    fees=account.fees_paid,
+                    realized_pnl=account.realized_pnl,
+                    unrealized_pnl=account.unrealized_pnl(mid) if mid else 0.0,
+                    position=account.position,
+                    open_orders_at_venue=remaining,
+                    places_sent=runtime.counters.places_sent,
+                    cancels_sent=runtime.counters.cancels_sent,
+                    rejects=runtime.counters.rejects,
+                )
+            )
+        if self.feed is not None:
+            await self.feed.stop()
+        if self.client is not None:
+            await self.client.__aexit__(None, None, None)
+        run_id = None
+        if self.journal is not None:
+            run_id = self.journal.run_id
+            self.journal.end_run()
+            self.journal.flush()
+        return RunSummary(tuple(summaries), time.monotonic() - self.started_s, run_id)
+
+    async def _cancel_everything(self, symbol: str) -> int:
+        """Cancels all orders of the symbol until the venue lists none; returns how many remain."""
+        assert self.client is not None
+        deadline = time.monotonic() + CONFIRM_TIMEOUT_S
+        remaining = -1
+        while time.monotonic() < deadline:
+            try:
+                await self.client.cancel_all(symbol)
+                remaining = len(
+                    [o for o in await self.client.open_orders(symbol) if o.client_order_id.startswith(self.prefix)]
+                )
+            except Exception as error:  # a rate limit or a lost answer: try again until the deadline
+                logger.warning("%s: cancel-all at shutdown: %s", symbol, error)
+                await asyncio.sleep(0.5)
+                continue
+            if remaining == 0:
+                break
+            await asyncio.sleep(0.2)
+        return max(remaining, 0) if remaining >= 0 else len(self.runtimes[symbol].account.open_orders)
+
+    def _spawn(self, coroutine: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def tick_to_order_percentiles(engine: LiveEngine) -> dict[str, float]:
+    """p50/p99 (µs) of the time from a depth message's arrival to the order request it caused."""
+    values = sorted(v for r in engine.runtimes.values() for v in r.counters.tick_to_order_ns if v > 0)
+    if not values:
+        return {}
+
+    def pick(share: float) -> float:
+        return values[min(len(values) - 1, int(share * len(values)))] / 1000
+
+    return {"count": float(len(values)), "p50_us": pick(0.50), "p99_us": pick(0.99)}

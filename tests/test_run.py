@@ -1,0 +1,174 @@
+"""``marketmaker-cli run`` end to end against the embedded local venue: it quotes both sides,
+gets fills, keeps inventory within its limits, leaves no order open, and journals exactly the
+fills the venue made; config edits apply while it runs, and an invalid edit changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from marketmaker.config import load_config
+from marketmaker.config_reload import ConfigWatcher
+from marketmaker.engine import LiveEngine
+from marketmaker.errors import ConfigError
+from marketmaker.journal import Journal, summarise
+from marketmaker.sim.engine import OrderEvent
+from marketmaker.sim.server import LocalVenue, VenueConfig
+
+MAX_POSITION = 0.05
+
+
+def write_config(folder: Path, *, bps: float = 0.5, extra: str = "") -> Path:
+    """A tight quote on the synthetic market, so that a few seconds bring fills."""
+    path = folder / "config.toml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            exchange = "sim"
+            symbols = ["BTCUSDT"]
+            balances = [["BTCUSDT", 10000.0]]
+            leverage = 5
+            orders_per_side = 3
+            final_order_distance = 4
+            depths = [5, 50]
+            rate_limit = 20
+            tick_window = 20
+            bps = [["BTCUSDT", {bps}]]
+
+            [strategy.params]
+            size_fraction = 0.02
+
+            [risk]
+            max_position = {MAX_POSITION}
+            stale_book_ms = 5000
+
+            [journal]
+            path = "{folder / "journal.sqlite"}"
+            snapshot_interval_s = 0.2
+
+            [dashboard]
+            status_line_s = 1.0
+            """
+        )
+        + extra
+    )
+    path.chmod(0o600)
+    return path
+
+
+@pytest.mark.slow
+def test_run_quotes_fills_and_leaves_nothing_open(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "marketmaker.cli", "run", "--config", str(config), "--duration", "12", "--no-dashboard"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert time.monotonic() - started < 60
+    assert "our orders still open at the venue: 0" in output, output
+    summary = summarise(tmp_path / "journal.sqlite")
+    (symbol,) = summary.symbols
+    assert symbol.orders_sent > 0
+    with Journal(tmp_path / "journal.sqlite") as journal:
+        run_id = summary.run.run_id
+        orders = journal.orders(run_id)
+        fills = journal.fills(run_id)
+        snapshots = journal.snapshots(run_id)
+    assert {order.side for order in orders if order.kind == "place"} == {"BUY", "SELL"}, "quotes both sides"
+    assert fills, f"no fill in 12 s:\n{output}"
+    venue_fills = re.search(r"the embedded venue's fills of our account: (\d+) \(volume ([0-9.e+-]+)\)", output)
+    assert venue_fills is not None, output
+    assert len(fills) == int(venue_fills.group(1))
+    assert sum(fill.size for fill in fills) == pytest.approx(float(venue_fills.group(2)), rel=1e-9, abs=1e-12)
+    largest_order = max(order.size or 0.0 for order in orders)
+    assert all(abs(s.position) <= MAX_POSITION + largest_order + 1e-9 for s in snapshots)
+
+
+async def run_engine(folder: Path, seconds: float, edits: list[tuple[float, str]] | None = None) -> dict:
+    """Runs the engine in-process against a venue of the test's own, editing the config file
+    while it runs; returns what the test checks."""
+    path = write_config(folder)
+    config = load_config(path)
+    seen: dict = {"bps": [], "errors": [], "venue_fills": []}
+    async with LocalVenue(VenueConfig(symbols=("BTCUSDT",), seed=7)) as venue:
+        key = venue.credentials[0]
+
+        def record(event: object) -> None:
+            if isinstance(event, OrderEvent) and event.account_id == key.key_id and event.execution_type == "TRADE":
+                seen["venue_fills"].append((str(event.trade_id), float(event.last_filled_qty)))
+
+        venue.engine.subscribe(record)
+        journal = Journal(config.journal.path)
+        engine = LiveEngine(
+            config,
+            rest_url=venue.rest_url,
+            ws_url=venue.ws_url,
+            credentials=key,
+            ssl_context=venue.client_ssl_context,
+            journal=journal,
+        )
+
+        def rejected(error: ConfigError) -> None:
+            seen["errors"].append(error)
+
+        await engine.start()
+        async with ConfigWatcher(path, engine.apply_config, rejected, config=config) as watcher:
+            await watcher.ready.wait()
+            begun = time.monotonic()
+            for at, text in edits or []:
+                await asyncio.sleep(max(0.0, at - (time.monotonic() - begun)))
+                path.write_text(text)
+                await asyncio.sleep(1.0)
+                runtime = engine.runtimes["BTCUSDT"]
+                seen["bps"].append(runtime.maker.generator.params["bps"])
+                quotes = runtime.maker.quotes
+                seen.setdefault("quotes", []).append(quotes)
+                seen.setdefault("mids", []).append(runtime.book.mid)
+            await asyncio.sleep(max(0.0, seconds - (time.monotonic() - begun)))
+        summary = await engine.stop()
+        journal.close()
+        seen["summary"] = summary
+        seen["journal_fills"] = Journal(config.journal.path).fills(summary.run_id)  # type: ignore[arg-type]
+        seen["venue_open"] = venue.engine.open_orders(key.key_id)
+    return seen
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_journal_fills_equal_the_venue_fills(tmp_path: Path) -> None:
+    seen = await run_engine(tmp_path, 10.0)
+    assert seen["summary"].open_orders_at_venue == 0
+    assert seen["venue_open"] == []
+    journal = sorted((fill.trade_id, fill.size) for fill in seen["journal_fills"])
+    assert journal == sorted(seen["venue_fills"])
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_hot_reload_applies_bps_and_keeps_running_on_invalid_toml(tmp_path: Path) -> None:
+    original = write_config(tmp_path).read_text()
+    wider = original.replace('bps = [["BTCUSDT", 0.5]]', 'bps = [["BTCUSDT", 3.0]]').replace(
+        "[risk]", "[features.weights]\nimbalance = 0.9\n\n[risk]"
+    )
+    seen = await run_engine(tmp_path, 6.0, edits=[(2.0, wider), (3.5, "this is [ not toml")])
+    assert seen["bps"][0] == 3.0, "the next quotes use the new bps"
+    quotes, mid = seen["quotes"][0], seen["mids"][0]
+    assert quotes is not None and mid is not None
+    inner_half_spread_bps = (quotes.asks[0][0] - quotes.bids[0][0]) / 2 / mid * 1e4
+    assert inner_half_spread_bps >= 2.5, inner_half_spread_bps
+    assert seen["bps"][1] == 3.0, "an invalid edit keeps the running config"
+    assert len(seen["errors"]) == 1 and "config.toml" in str(seen["errors"][0])
+    assert seen["summary"].open_orders_at_venue == 0
