@@ -63,6 +63,8 @@ __all__ = [
     "RateLimitedError",
     "VenueConnectionError",
     "VenueError",
+    "account_update_from_json",
+    "order_update_from_json",
 ]
 
 logger = logging.getLogger(__name__)
