@@ -1,0 +1,1090 @@
+"""The Binance USDⓈ-M futures order client and user-data stream.
+
+:class:`BinanceFuturesClient` signs and sends orders, cancels and account reads over one
+keep-alive :class:`aiohttp.ClientSession`; :class:`BinanceUserStream` turns the private
+websocket into typed events (:mod:`marketmaker.exchanges.events`) and keeps its listen key alive.
+Both work the same against the real venue and the local one (:mod:`marketmaker.sim`).
+
+Outcomes, in the trade's terms:
+
+- A place or cancel answers one :class:`OrderResult` per order, in input order: ``accepted``,
+  ``rejected`` (definitely not done, with the venue's code) or ``unknown`` (the answer was lost:
+  a timeout, a dropped connection, 503 "Unknown error", ``-1006``/``-1007``; the order may
+  exist). An unknown place is never retried: Binance client order ids are unique only among
+  open orders, so a blind retry of an order that filled can fill twice. The caller reconciles
+  with :meth:`BinanceFuturesClient.open_orders` or the user stream.
+- ``-1021`` (timestamp outside the window): the client re-syncs its server-time offset once and
+  retries that request once; the request was refused before execution, so this is safe.
+- HTTP 429/418: :class:`RateLimitedError`, and the client sends nothing more until the back-off
+  it implies is over (a 418 ban from the message's ``banned until``, a 429 the window it names)
+  — Binance answers a client that keeps going after 429 with a 418 IP ban.
+- Every other reject of a whole read or admin request: :class:`VenueError`. No message, log line
+  or repr carries the API key, the secret or the listen key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import statistics
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import SimpleNamespace, TracebackType
+from typing import Any, Final, Literal
+from urllib.parse import urlencode
+
+import aiohttp
+from yarl import URL
+
+from marketmaker._core import RateLimiter, Side
+from marketmaker.credentials import ApiCredentials
+from marketmaker.errors import MalformedMessageError, MarketMakerError
+from marketmaker.exchanges.events import (
+    AccountUpdate,
+    BalanceUpdate,
+    OrderUpdate,
+    PositionUpdate,
+    StreamRestarted,
+    UserStreamEvent,
+)
+from marketmaker.exchanges.signing import binance_signature
+
+__all__ = [
+    "BinanceFuturesClient",
+    "BinanceUserStream",
+    "InstrumentInfo",
+    "NewOrder",
+    "OpenOrder",
+    "OrderResult",
+    "PositionInfo",
+    "RateLimitedError",
+    "VenueConnectionError",
+    "VenueError",
+    "account_update_from_json",
+    "order_update_from_json",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Codes whose answer says the outcome is not known: the request may have been executed.
+UNKNOWN_OUTCOME_CODES: Final = frozenset({-1000, -1006, -1007})
+#: A cancel of an order that is not open (unknown, filled, cancelled, expired).
+UNKNOWN_ORDER: Final = -2011
+TIMESTAMP_OUTSIDE_WINDOW: Final = -1021
+TOO_MANY_REQUESTS: Final = -1003
+TOO_MANY_ORDERS: Final = -1015
+#: Back-off when a 429/418 names no end (Binance promises no ``Retry-After`` on futures): the
+#: length of the window that was exceeded, and the shortest IP ban.
+WEIGHT_WINDOW_S: Final = 60.0
+ORDERS_10S_WINDOW_S: Final = 10.0
+SHORTEST_BAN_S: Final = 120.0
+_BANNED_UNTIL = re.compile(r"banned until (\d+)")
+
+_SIDES: Final = {"BUY": Side.BUY, "SELL": Side.SELL}
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+class VenueError(MarketMakerError):
+    """The venue definitely refused a whole request (nothing was done).
+
+    Attributes
+    ----------
+    code : int | None
+        Binance's error code (``-1022``, ``-2011``, ...); None when the answer had none.
+    message : str
+        The venue's message (never contains credentials: the venue does not echo them).
+    http_status : int | None
+        The HTTP status; None when the client refused to send (see :class:`RateLimitedError`).
+    """
+
+    def __init__(self, code: int | None, message: str, http_status: int | None) -> None:
+        self.code = code
+        self.message = message
+        self.http_status = http_status
+        super().__init__(f"venue refused the request: HTTP {http_status} code {code}: {message}")
+
+
+class RateLimitedError(VenueError):
+    """HTTP 429 or 418, or a request the client refused to send because the venue's back-off is
+    not over.
+
+    Attributes
+    ----------
+    retry_after_s : float
+        How long from when this was raised the client will refuse requests of this kind.
+    """
+
+    def __init__(self, code: int | None, message: str, http_status: int | None, retry_after_s: float) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(code, message, http_status)
+
+
+class VenueConnectionError(MarketMakerError):
+    """A read or admin request got no usable answer (timeout, connection lost, 5xx).
+
+    Places and cancels do not raise this: their orders are reported ``unknown`` instead.
+    """
+
+
+# -- value objects -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InstrumentInfo:
+    """An instrument's trading filters from ``exchangeInfo``.
+
+    Attributes
+    ----------
+    symbol : str
+    tick_size : str
+        ``PRICE_FILTER.tickSize`` as the venue writes it (e.g. ``"0.1"``): prices are formatted
+        with its number of decimals.
+    step_size : str
+        ``LOT_SIZE.stepSize`` (e.g. ``"0.001"``).
+    min_qty : float
+        ``LOT_SIZE.minQty``.
+    min_notional : float
+        ``MIN_NOTIONAL.notional`` (price × quantity, reduce-only exempt).
+    """
+
+    symbol: str
+    tick_size: str
+    step_size: str
+    min_qty: float
+    min_notional: float
+
+    @property
+    def price_decimals(self) -> int:
+        """Decimals of the tick size: ``"0.10"`` → 1, ``"1"`` → 0."""
+        return _decimals(self.tick_size)
+
+    @property
+    def quantity_decimals(self) -> int:
+        """Decimals of the step size."""
+        return _decimals(self.step_size)
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    """A limit order to place. ``post_only`` sends ``timeInForce=GTX`` (rejected ``-5022`` when
+    it would take), otherwise GTC.
+
+    Examples
+    --------
+    >>> NewOrder("mm-b-1", Side.BUY, 59999.5, 0.01).post_only
+    True
+    """
+
+    client_order_id: str
+    side: Side
+    price: float
+    quantity: float
+    post_only: bool = True
+    reduce_only: bool = False
+
+
+@dataclass(frozen=True)
+class OrderResult:
+    """What the venue said about one order of a place or cancel.
+
+    Attributes
+    ----------
+    client_order_id : str
+    status : "accepted", "rejected" or "unknown"
+        ``unknown``: the answer was lost (timeout, 503 "Unknown error", ``-1006``/``-1007``,
+        connection dropped after sending): the order may exist (a place) or may be cancelled
+        (a cancel).
+    order_id : int | None
+        The venue's order id when accepted.
+    code : int | None
+        The venue's error code when rejected (``-5022`` post-only would take, ``-4164`` below
+        min notional, ``-2011`` cancel of an order that is not open, ...).
+    message : str
+        The venue's message, or what happened to the request.
+    """
+
+    client_order_id: str
+    status: Literal["accepted", "rejected", "unknown"]
+    order_id: int | None = None
+    code: int | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class OpenOrder:
+    """An order resting on the book (``GET /fapi/v1/openOrders``)."""
+
+    symbol: str
+    client_order_id: str
+    order_id: int
+    side: Side
+    price: float
+    quantity: float
+    filled: float
+
+    @property
+    def remaining(self) -> float:
+        """Quantity still resting."""
+        return self.quantity - self.filled
+
+
+@dataclass(frozen=True)
+class PositionInfo:
+    """The one-way position of a symbol (``GET /fapi/v2/positionRisk``); ``size`` is signed
+    (negative = short)."""
+
+    symbol: str
+    size: float
+    entry_price: float
+    unrealized_pnl: float
+    leverage: int
+
+
+# -- the client --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Answer:
+    status: int
+    body: Any
+    code: int | None
+    message: str
+
+
+class _OutcomeUnknown(Exception):
+    """The request was (perhaps) sent and no answer came back."""
+
+
+class _NotSent(Exception):
+    """The request could not be sent at all (no connection)."""
+
+
+class BinanceFuturesClient:
+    """Signed REST client of Binance USDⓈ-M futures.
+
+    Parameters
+    ----------
+    rest_url
+        ``https://fapi.binance.com`` or a local venue's ``rest_url``.
+    credentials
+        The API key and secret.
+    recv_window_ms
+        ``recvWindow`` of signed requests (the venue refuses a request older than this).
+    rate_limiter
+        Optional core :class:`~marketmaker.RateLimiter` to feed with the venue's usage headers
+        (``observe_usage``) and with 429/418 back-offs (``block_for``), on the
+        :func:`time.monotonic_ns` clock.
+    timeout_s
+        Total time allowed for one request; beyond it a place or cancel is ``unknown``.
+
+    Notes
+    -----
+    ``last_request_written_ns`` is :func:`time.perf_counter_ns` taken by aiohttp's
+    ``on_request_chunk_sent`` trace hook of the last place or cancel request: the client sends
+    their parameters as the body, and aiohttp runs that hook immediately before the synchronous
+    ``transport.write`` of headers and body together, with no await in between, so the stamp is
+    the socket write less the header serialisation (a few µs).
+
+    Examples
+    --------
+    >>> async def main(rest_url: str, credentials: ApiCredentials) -> None:  # doctest: +SKIP
+    ...     async with BinanceFuturesClient(rest_url, credentials) as client:
+    ...         await client.sync_time()
+    ...         results = await client.place_orders("BTCUSDT", [NewOrder("b1", Side.BUY, 59000.0, 0.01)])
+    """
+
+    ORDER_PATH: Final = "/fapi/v1/order"
+    BATCH_ORDERS_PATH: Final = "/fapi/v1/batchOrders"
+    ALL_OPEN_ORDERS_PATH: Final = "/fapi/v1/allOpenOrders"
+    OPEN_ORDERS_PATH: Final = "/fapi/v1/openOrders"
+    POSITION_RISK_PATH: Final = "/fapi/v2/positionRisk"
+    BALANCE_PATH: Final = "/fapi/v2/balance"
+    LEVERAGE_PATH: Final = "/fapi/v1/leverage"
+    COUNTDOWN_CANCEL_ALL_PATH: Final = "/fapi/v1/countdownCancelAll"
+    LISTEN_KEY_PATH: Final = "/fapi/v1/listenKey"
+    TIME_PATH: Final = "/fapi/v1/time"
+    EXCHANGE_INFO_PATH: Final = "/fapi/v1/exchangeInfo"
+    MAX_BATCH_PLACE: Final = 5
+    MAX_BATCH_CANCEL: Final = 10
+
+    def __init__(
+        self,
+        rest_url: str,
+        credentials: ApiCredentials,
+        recv_window_ms: int = 5000,
+        rate_limiter: RateLimiter | None = None,
+        timeout_s: float = 5.0,
+    ) -> None:
+        if not 0 < recv_window_ms <= 60000:
+            raise ValueError(f"recv_window_ms must be in 1..60000, got {recv_window_ms}")
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+        self.rest_url = rest_url.rstrip("/")
+        self.credentials = credentials
+        self.recv_window_ms = recv_window_ms
+        self.rate_limiter = rate_limiter
+        self.timeout_s = timeout_s
+        #: Server time minus local time, ms (from :meth:`sync_time`).
+        self.time_offset_ms = 0.0
+        #: perf_counter_ns just before the last place/cancel request's bytes went to the socket.
+        self.last_request_written_ns = 0
+        self.instruments_by_symbol: dict[str, InstrumentInfo] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._headers = {"X-MBX-APIKEY": credentials.api_key}
+        self._form_headers = {**self._headers, "Content-Type": "application/x-www-form-urlencoded"}
+        self._recv_window = f"&recvWindow={recv_window_ms}&timestamp="
+        # monotonic seconds until which nothing (weight, ban) or no new order (order count) goes out
+        self._blocked_until = 0.0
+        self._orders_blocked_until = 0.0
+        self._order_request = SimpleNamespace(order_request=True)
+
+    def __repr__(self) -> str:
+        return f"BinanceFuturesClient(rest_url={self.rest_url!r}, key_id={self.credentials.key_id!r})"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> BinanceFuturesClient:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Opens the HTTP session (``async with`` does it)."""
+        if self._session is not None:
+            return
+        trace = aiohttp.TraceConfig()
+        trace.on_request_chunk_sent.append(self._on_request_chunk_sent)
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+            trace_configs=[trace],
+            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60.0),
+        )
+
+    async def close(self) -> None:
+        """Closes the HTTP session and its connections."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The client's session (the user stream opens its websocket on it)."""
+        if self._session is None:
+            raise RuntimeError("BinanceFuturesClient is not open: use 'async with BinanceFuturesClient(...)'")
+        return self._session
+
+    async def _on_request_chunk_sent(
+        self, session: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestChunkSentParams
+    ) -> None:
+        if context.trace_request_ctx is self._order_request:
+            self.last_request_written_ns = time.perf_counter_ns()
+
+    # -- time --------------------------------------------------------------------------------
+
+    async def sync_time(self, samples: int = 5) -> float:
+        """Measures the server-time offset (median of ``samples`` round trips, each taken at its
+        midpoint) and uses it for every signed timestamp from now on.
+
+        Returns
+        -------
+        float
+            Server time minus local time, ms.
+        """
+        if samples < 1:
+            raise ValueError(f"samples must be >= 1, got {samples}")
+        offsets = []
+        for _ in range(samples):
+            sent_ns = time.time_ns()
+            answer = await self._public("GET", self.TIME_PATH)
+            received_ns = time.time_ns()
+            server_ms = _field(answer, "serverTime", int, "GET /fapi/v1/time")
+            offsets.append(server_ms - (sent_ns + received_ns) / 2e6)
+        self.time_offset_ms = statistics.median(offsets)
+        logger.info("server time offset %.1f ms (median of %d)", self.time_offset_ms, samples)
+        return self.time_offset_ms
+
+    def server_time_ms(self) -> int:
+        """Local time plus the measured offset: the ``timestamp`` of a signed request."""
+        return int(time.time_ns() / 1e6 + self.time_offset_ms)
+
+    # -- reads and admin ---------------------------------------------------------------------
+
+    async def instruments(self, symbols: Sequence[str]) -> dict[str, InstrumentInfo]:
+        """The filters of ``symbols`` from ``exchangeInfo`` (also kept to format order prices).
+
+        Raises
+        ------
+        VenueError
+            When a symbol is not listed (code ``-1121``).
+        """
+        answer = await self._public("GET", self.EXCHANGE_INFO_PATH)
+        listed = {item.get("symbol"): item for item in _field(answer, "symbols", list, "exchangeInfo")}
+        found: dict[str, InstrumentInfo] = {}
+        for symbol in symbols:
+            item = listed.get(symbol)
+            if item is None:
+                raise VenueError(-1121, f"symbol {symbol!r} is not listed in exchangeInfo", None)
+            filters = {f.get("filterType"): f for f in item.get("filters", [])}
+            where = f"exchangeInfo {symbol}"
+            try:
+                found[symbol] = InstrumentInfo(
+                    symbol=symbol,
+                    tick_size=str(filters["PRICE_FILTER"]["tickSize"]),
+                    step_size=str(filters["LOT_SIZE"]["stepSize"]),
+                    min_qty=float(filters["LOT_SIZE"]["minQty"]),
+                    min_notional=float(filters.get("MIN_NOTIONAL", {}).get("notional", 0.0)),
+                )
+            except (KeyError, TypeError, ValueError) as error:
+                raise MalformedMessageError(f"{where}: filter field {error} missing or not a number") from None
+        self.instruments_by_symbol.update(found)
+        return found
+
+    async def set_leverage(self, symbol: str, leverage: int) -> None:
+        """Sets the symbol's leverage (``-4028`` outside the allowed range)."""
+        await self._signed_or_raise("POST", self.LEVERAGE_PATH, [("symbol", symbol), ("leverage", str(leverage))])
+
+    async def cancel_all(self, symbol: str) -> None:
+        """Cancels every open order of ``symbol``."""
+        await self._signed_or_raise("DELETE", self.ALL_OPEN_ORDERS_PATH, [("symbol", symbol)], order_request=True)
+
+    async def open_orders(self, symbol: str) -> list[OpenOrder]:
+        """The account's open orders on ``symbol``, oldest first."""
+        answer = await self._signed_or_raise("GET", self.OPEN_ORDERS_PATH, [("symbol", symbol)])
+        if not isinstance(answer, list):
+            raise MalformedMessageError(f"GET {self.OPEN_ORDERS_PATH}: expected a list, got {type(answer).__name__}")
+        orders = []
+        for item in answer:
+            where = f"GET {self.OPEN_ORDERS_PATH} order"
+            orders.append(
+                OpenOrder(
+                    symbol=_field(item, "symbol", str, where),
+                    client_order_id=_field(item, "clientOrderId", str, where),
+                    order_id=_field(item, "orderId", int, where),
+                    side=_side(_field(item, "side", str, where), where),
+                    price=_field(item, "price", float, where),
+                    quantity=_field(item, "origQty", float, where),
+                    filled=_field(item, "executedQty", float, where),
+                )
+            )
+        return orders
+
+    async def position(self, symbol: str) -> PositionInfo:
+        """The one-way position of ``symbol`` (size 0 when flat)."""
+        answer = await self._signed_or_raise("GET", self.POSITION_RISK_PATH, [("symbol", symbol)])
+        where = f"GET {self.POSITION_RISK_PATH}"
+        for item in answer if isinstance(answer, list) else []:
+            if item.get("symbol") == symbol and item.get("positionSide", "BOTH") == "BOTH":
+                return PositionInfo(
+                    symbol=symbol,
+                    size=_field(item, "positionAmt", float, where),
+                    entry_price=_field(item, "entryPrice", float, where),
+                    unrealized_pnl=_field(item, "unRealizedProfit", float, where),
+                    leverage=_field(item, "leverage", int, where),
+                )
+        raise MalformedMessageError(f"{where}: no one-way (BOTH) position for {symbol}")
+
+    async def balance(self, asset: str = "USDT") -> float:
+        """The wallet balance of ``asset`` (0 when the account has none)."""
+        answer = await self._signed_or_raise("GET", self.BALANCE_PATH, [])
+        for item in answer if isinstance(answer, list) else []:
+            if item.get("asset") == asset:
+                return float(_field(item, "balance", float, f"GET {self.BALANCE_PATH} {asset}"))
+        return 0.0
+
+    async def countdown_cancel_all(self, symbol: str, countdown_ms: int) -> None:
+        """Arms (or re-arms) the dead-man switch: every open order of ``symbol`` is cancelled
+        ``countdown_ms`` from now unless called again; 0 disarms it."""
+        await self._signed_or_raise(
+            "POST", self.COUNTDOWN_CANCEL_ALL_PATH, [("symbol", symbol), ("countdownTime", str(countdown_ms))]
+        )
+
+    async def new_listen_key(self) -> str:
+        """Creates (or returns and extends) the account's listen key for the user stream."""
+        answer = await self._keyed("POST")
+        return str(_field(answer, "listenKey", str, f"POST {self.LISTEN_KEY_PATH}"))
+
+    async def keep_alive_listen_key(self) -> None:
+        """Extends the listen key by 60 minutes (``-1125`` when it expired: make a new one)."""
+        await self._keyed("PUT")
+
+    async def close_listen_key(self) -> None:
+        """Closes the listen key (its user-stream connections end)."""
+        await self._keyed("DELETE")
+
+    # -- orders ------------------------------------------------------------------------------
+
+    async def place_orders(self, symbol: str, orders: Sequence[NewOrder]) -> list[OrderResult]:
+        """Places limit orders: ``POST /fapi/v1/batchOrders`` in chunks of 5 (a single order
+        goes to ``/fapi/v1/order``), one after the other.
+
+        Returns
+        -------
+        list[OrderResult]
+            One per order, in input order. A whole chunk refused (bad signature, 503 "Service
+            Unavailable", -1008, ...) rejects each of its orders with that code; a chunk whose
+            answer was lost makes each of its orders ``unknown``. After a 429/418 the remaining
+            chunks are not sent and their orders are rejected with that code.
+
+        Raises
+        ------
+        RateLimitedError
+            When nothing could be sent: the first chunk got 429/418, or the venue's back-off was
+            not over (then no request was sent).
+        """
+        if not orders:
+            return []
+        self._refuse_while_blocked(orders_too=True)
+        instrument = self.instruments_by_symbol.get(symbol)
+        results: list[OrderResult] = []
+        for start in range(0, len(orders), self.MAX_BATCH_PLACE):
+            chunk = orders[start : start + self.MAX_BATCH_PLACE]
+            if len(chunk) == 1:
+                params = _order_params(symbol, chunk[0], instrument)
+                path = self.ORDER_PATH
+            else:
+                batch = [dict(_order_params(symbol, order, instrument)) for order in chunk]
+                params = [("batchOrders", json.dumps(batch, separators=(",", ":")))]
+                path = self.BATCH_ORDERS_PATH
+            try:
+                results.extend(await self._send_orders("POST", path, params, [o.client_order_id for o in chunk]))
+            except RateLimitedError as error:
+                if not results:
+                    raise
+                for order in orders[len(results) :]:
+                    results.append(OrderResult(order.client_order_id, "rejected", code=error.code, message=str(error)))
+                break
+        return results
+
+    async def cancel_orders(self, symbol: str, client_order_ids: Sequence[str]) -> list[OrderResult]:
+        """Cancels orders by client id: ``DELETE /fapi/v1/batchOrders`` with
+        ``origClientOrderIdList``, at most 10 per request.
+
+        Returns
+        -------
+        list[OrderResult]
+            One per id, in input order: ``accepted`` (cancelled), ``rejected`` (``-2011``: the
+            order is not open — filled, cancelled, expired or unknown) or ``unknown``.
+
+        Raises
+        ------
+        RateLimitedError
+            As :meth:`place_orders` (cancels are not held back by an order-count 429).
+        """
+        if not client_order_ids:
+            return []
+        self._refuse_while_blocked(orders_too=False)
+        results: list[OrderResult] = []
+        for start in range(0, len(client_order_ids), self.MAX_BATCH_CANCEL):
+            chunk = list(client_order_ids[start : start + self.MAX_BATCH_CANCEL])
+            params = [
+                ("symbol", symbol),
+                ("origClientOrderIdList", json.dumps(chunk, separators=(",", ":"))),
+            ]
+            try:
+                results.extend(await self._send_orders("DELETE", self.BATCH_ORDERS_PATH, params, chunk))
+            except RateLimitedError as error:
+                if not results:
+                    raise
+                for client_order_id in client_order_ids[len(results) :]:
+                    results.append(OrderResult(client_order_id, "rejected", code=error.code, message=str(error)))
+                break
+        return results
+
+    async def _send_orders(
+        self, method: str, path: str, params: list[tuple[str, str]], client_order_ids: list[str]
+    ) -> list[OrderResult]:
+        try:
+            answer = await self._signed(method, path, params, order_request=True)
+        except _OutcomeUnknown as lost:
+            logger.warning("%s %s: outcome unknown for %d orders (%s)", method, path, len(client_order_ids), lost)
+            return [OrderResult(c, "unknown", message=str(lost)) for c in client_order_ids]
+        except _NotSent as not_sent:
+            return [OrderResult(c, "rejected", message=str(not_sent)) for c in client_order_ids]
+        if answer.status == 200 and isinstance(answer.body, list):
+            return [_order_result(c, item) for c, item in zip(client_order_ids, answer.body)]
+        if answer.status == 200 and isinstance(answer.body, dict):
+            return [_order_result(client_order_ids[0], answer.body)]
+        self._raise_if_rate_limited(answer)
+        if answer.code in UNKNOWN_OUTCOME_CODES or (answer.status >= 500 and answer.code not in (-1001, -1008)):
+            logger.warning("%s %s: outcome unknown (HTTP %d code %s)", method, path, answer.status, answer.code)
+            return [OrderResult(c, "unknown", code=answer.code, message=answer.message) for c in client_order_ids]
+        return [OrderResult(c, "rejected", code=answer.code, message=answer.message) for c in client_order_ids]
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def _refuse_while_blocked(self, *, orders_too: bool) -> None:
+        now = time.monotonic()
+        until = max(self._blocked_until, self._orders_blocked_until) if orders_too else self._blocked_until
+        if until > now:
+            raise RateLimitedError(
+                TOO_MANY_ORDERS if self._blocked_until <= now else TOO_MANY_REQUESTS,
+                f"not sent: the venue's rate-limit back-off lasts {until - now:.1f} s more",
+                None,
+                until - now,
+            )
+
+    async def _signed_or_raise(
+        self, method: str, path: str, params: list[tuple[str, str]], *, order_request: bool = False
+    ) -> Any:
+        self._refuse_while_blocked(orders_too=False)
+        try:
+            answer = await self._signed(method, path, params, order_request=order_request)
+        except (_OutcomeUnknown, _NotSent) as error:
+            raise VenueConnectionError(f"{method} {path}: {error}") from None
+        return self._body_or_raise(method, path, answer)
+
+    async def _keyed(self, method: str) -> Any:
+        """A USER_STREAM request: API key, no signature."""
+        self._refuse_while_blocked(orders_too=False)
+        try:
+            answer = await self._request(method, self.rest_url + self.LISTEN_KEY_PATH, None, self._headers, False)
+        except (_OutcomeUnknown, _NotSent) as error:
+            raise VenueConnectionError(f"{method} {self.LISTEN_KEY_PATH}: {error}") from None
+        return self._body_or_raise(method, self.LISTEN_KEY_PATH, answer)
+
+    async def _public(self, method: str, path: str) -> Any:
+        self._refuse_while_blocked(orders_too=False)
+        try:
+            answer = await self._request(method, self.rest_url + path, None, None, False)
+        except (_OutcomeUnknown, _NotSent) as error:
+            raise VenueConnectionError(f"{method} {path}: {error}") from None
+        return self._body_or_raise(method, path, answer)
+
+    def _body_or_raise(self, method: str, path: str, answer: _Answer) -> Any:
+        if answer.status == 200:
+            return answer.body
+        self._raise_if_rate_limited(answer)
+        if answer.status >= 500 and answer.code not in (-1001, -1008):
+            raise VenueConnectionError(f"{method} {path}: HTTP {answer.status} code {answer.code}: {answer.message}")
+        raise VenueError(answer.code, answer.message, answer.status)
+
+    async def _signed(
+        self, method: str, path: str, params: list[tuple[str, str]], *, order_request: bool = False
+    ) -> _Answer:
+        """Signs and sends; on ``-1021`` re-syncs the clock once and sends once more."""
+        answer = await self._send_signed(method, path, params, order_request)
+        if answer.code == TIMESTAMP_OUTSIDE_WINDOW:
+            logger.warning("%s %s: -1021 (%s): re-syncing server time and retrying once", method, path, answer.message)
+            await self.sync_time()
+            answer = await self._send_signed(method, path, params, order_request)
+        return answer
+
+    async def _send_signed(self, method: str, path: str, params: list[tuple[str, str]], order_request: bool) -> _Answer:
+        text = urlencode(params) + self._recv_window + str(self.server_time_ms())
+        if text[0] == "&":
+            text = text[1:]
+        text += "&signature=" + binance_signature(self.credentials.secret, text)
+        if method == "GET":
+            return await self._request(method, self.rest_url + path + "?" + text, None, self._headers, order_request)
+        # in the body: one write of headers and body, timed by the chunk-sent hook
+        return await self._request(method, self.rest_url + path, text.encode(), self._form_headers, order_request)
+
+    async def _request(
+        self, method: str, url: str, body: bytes | None, headers: Mapping[str, str] | None, order_request: bool
+    ) -> _Answer:
+        session = self.session
+        try:
+            async with session.request(
+                method,
+                URL(url, encoded=True),  # signed bytes = sent bytes: yarl must not re-quote
+                data=body,
+                headers=headers,
+                trace_request_ctx=self._order_request if order_request else None,
+            ) as response:
+                raw = await response.read()
+                self._observe_usage(response.headers)
+                status = response.status
+        except aiohttp.ClientConnectorError as error:
+            raise _NotSent(f"not sent: cannot connect ({type(error).__name__})") from None
+        except asyncio.TimeoutError:
+            raise _OutcomeUnknown(f"no answer within {self.timeout_s} s") from None
+        except aiohttp.ClientError as error:
+            raise _OutcomeUnknown(f"connection lost before the answer ({type(error).__name__})") from None
+        try:
+            body_json = json.loads(raw) if raw else None
+        except ValueError:
+            body_json = None
+        code, message = None, ""
+        if isinstance(body_json, dict) and isinstance(body_json.get("code"), int) and status != 200:
+            code, message = body_json["code"], str(body_json.get("msg", ""))
+        elif status != 200:
+            message = raw[:200].decode(errors="replace")
+        if status == 200 and body_json is None:
+            raise _OutcomeUnknown("an answer that is not JSON")
+        answer = _Answer(status, body_json, code, message)
+        if status in (418, 429):
+            self._back_off(answer)
+        return answer
+
+    def _observe_usage(self, headers: Mapping[str, str]) -> None:
+        if self.rate_limiter is None:
+            return
+        weight = headers.get("X-MBX-USED-WEIGHT-1M")
+        orders = headers.get("X-MBX-ORDER-COUNT-10S")
+        if weight is None and orders is None:
+            return
+        self.rate_limiter.observe_usage(
+            time.monotonic_ns(),
+            used_weight_1m=float(weight) if weight is not None else None,
+            order_count_10s=float(orders) if orders is not None else None,
+        )
+
+    def _back_off(self, answer: _Answer) -> None:
+        """Holds requests back after a 429/418 for as long as it implies."""
+        pause_s = WEIGHT_WINDOW_S
+        if answer.status == 418:
+            banned_until = _BANNED_UNTIL.search(answer.message)
+            if banned_until is not None:
+                pause_s = (int(banned_until.group(1)) - self.server_time_ms()) / 1000 + 0.05
+            else:
+                pause_s = SHORTEST_BAN_S
+        elif answer.code == TOO_MANY_ORDERS and "10 SECOND" in answer.message:
+            pause_s = ORDERS_10S_WINDOW_S
+        pause_s = max(pause_s, 0.0)
+        until = time.monotonic() + pause_s
+        if answer.code == TOO_MANY_ORDERS and answer.status == 429:
+            self._orders_blocked_until = max(self._orders_blocked_until, until)
+        else:
+            self._blocked_until = max(self._blocked_until, until)
+        if self.rate_limiter is not None:
+            self.rate_limiter.block_for(time.monotonic_ns(), int(pause_s * 1e9))
+        logger.warning(
+            "HTTP %d code %s from the venue: holding back %s for %.1f s",
+            answer.status,
+            answer.code,
+            "new orders" if answer.code == TOO_MANY_ORDERS and answer.status == 429 else "every request",
+            pause_s,
+        )
+
+    def _raise_if_rate_limited(self, answer: _Answer) -> None:
+        if answer.status in (418, 429):
+            until = self._orders_blocked_until if answer.code == TOO_MANY_ORDERS else self._blocked_until
+            raise RateLimitedError(
+                answer.code, answer.message, answer.status, max(until, self._blocked_until) - time.monotonic()
+            )
+
+
+# -- the user-data stream ----------------------------------------------------------------------
+
+
+class BinanceUserStream:
+    """The account's user-data stream as typed events.
+
+    ``async with BinanceUserStream(client, ws_url) as stream: async for event in stream:``
+    yields :class:`~marketmaker.exchanges.events.OrderUpdate`,
+    :class:`~marketmaker.exchanges.events.AccountUpdate` and, after the stream was down
+    (``listenKeyExpired``, a dropped connection, a failed keepalive),
+    :class:`~marketmaker.exchanges.events.StreamRestarted` once it is connected again on a fresh
+    listen key: events in between may be lost, so backfill over REST then.
+
+    Parameters
+    ----------
+    client
+        An open :class:`BinanceFuturesClient` (listen keys are made and kept alive through it;
+        the websocket uses its session).
+    ws_url
+        The websocket base, e.g. ``wss://fstream.binance.com``; the stream is
+        ``ws_url + "/private/ws?listenKey=..."``.
+    ssl_context
+        Trust for the websocket (the local venue's ``client_ssl_context``); None = the default.
+    keep_alive_interval_s
+        How often the listen key is extended (``PUT``); Binance wants at least every 60 min.
+    reconnect_delay_s
+        First wait before reconnecting after a failed attempt (doubles up to 30 s).
+    """
+
+    PRIVATE_PATH: Final = "/private/ws?listenKey="
+
+    def __init__(
+        self,
+        client: BinanceFuturesClient,
+        ws_url: str,
+        ssl_context: Any = None,
+        *,
+        keep_alive_interval_s: float = 1800.0,
+        reconnect_delay_s: float = 0.5,
+    ) -> None:
+        self.client = client
+        self.ws_url = ws_url.rstrip("/")
+        self.ssl_context = ssl_context
+        self.keep_alive_interval_s = keep_alive_interval_s
+        self.reconnect_delay_s = reconnect_delay_s
+        self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
+        self._keep_alive: asyncio.Task[None] | None = None
+        self._restart_reason: str | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"BinanceUserStream(ws_url={self.ws_url!r}, key_id={self.client.credentials.key_id!r})"
+
+    async def __aenter__(self) -> BinanceUserStream:
+        await self._connect()
+        self._keep_alive = asyncio.create_task(self._keep_alive_every_interval())
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stops the keepalive, closes the websocket and the listen key."""
+        self._closed = True
+        if self._keep_alive is not None:
+            self._keep_alive.cancel()
+            try:
+                await self._keep_alive
+            except asyncio.CancelledError:
+                pass
+            self._keep_alive = None
+        if self._ws is not None:
+            await self._ws.close()
+            self._ws = None
+        try:
+            await self.client.close_listen_key()
+        except (VenueError, VenueConnectionError, RuntimeError) as error:
+            logger.info("closing the listen key failed: %s", error)
+
+    def __aiter__(self) -> BinanceUserStream:
+        return self
+
+    async def __anext__(self) -> UserStreamEvent:
+        while not self._closed:
+            if self._restart_reason is not None:
+                reason, self._restart_reason = self._restart_reason, None
+                await self._reconnect(reason)
+                return StreamRestarted(reason)
+            ws = self._ws
+            if ws is None:
+                self._restart_reason = "not connected"
+                continue
+            message = await ws.receive()
+            if message.type == aiohttp.WSMsgType.TEXT:
+                event = self._event(message.data)
+                if event is not None:
+                    return event
+            elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+                if self._restart_reason is None:
+                    self._restart_reason = "connection closed"
+            elif message.type == aiohttp.WSMsgType.ERROR:
+                self._restart_reason = f"connection error ({type(ws.exception()).__name__})"
+        raise StopAsyncIteration
+
+    def _event(self, text: str) -> OrderUpdate | AccountUpdate | None:
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            raise MalformedMessageError(f"user stream: a message that is not JSON: {text[:80]!r}") from None
+        if isinstance(payload, dict) and "data" in payload and "stream" in payload:
+            payload = payload["data"]  # combined-stream envelope
+        kind = payload.get("e") if isinstance(payload, dict) else None
+        if kind == "ORDER_TRADE_UPDATE":
+            return order_update_from_json(payload)
+        if kind == "ACCOUNT_UPDATE":
+            return account_update_from_json(payload)
+        if kind == "listenKeyExpired":
+            logger.warning("user stream: the listen key expired; reconnecting with a new one")
+            self._restart_reason = "listenKeyExpired"
+            return None
+        logger.debug("user stream: %s ignored", kind)
+        return None
+
+    async def _connect(self) -> None:
+        listen_key = await self.client.new_listen_key()
+        self._ws = await self.client.session.ws_connect(
+            self.ws_url + self.PRIVATE_PATH + listen_key, ssl=self.ssl_context, heartbeat=None, autoping=True
+        )
+
+    async def _reconnect(self, reason: str) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+            self._ws = None
+        delay = self.reconnect_delay_s
+        while True:
+            try:
+                await self._connect()
+                logger.info("user stream reconnected (%s)", reason)
+                return
+            except (VenueError, VenueConnectionError, aiohttp.ClientError, asyncio.TimeoutError) as error:
+                logger.warning("user stream: reconnecting failed (%s); next try in %.1f s", _describe(error), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    async def _keep_alive_every_interval(self) -> None:
+        while True:
+            await asyncio.sleep(self.keep_alive_interval_s)
+            try:
+                await self.client.keep_alive_listen_key()
+            except VenueError as error:
+                logger.warning("user stream: keepalive refused (%s); restarting the stream", error)
+                self._restart_reason = f"keepalive failed: code {error.code}"
+                if self._ws is not None:
+                    await self._ws.close()  # wakes the reader, which restarts
+            except VenueConnectionError as error:
+                logger.warning("user stream: keepalive failed (%s); trying again next interval", error)
+
+
+# -- wire formats ------------------------------------------------------------------------------
+
+
+def order_update_from_json(payload: Mapping[str, Any]) -> OrderUpdate:
+    """An :class:`~marketmaker.exchanges.events.OrderUpdate` from an ``ORDER_TRADE_UPDATE``.
+
+    Raises
+    ------
+    MalformedMessageError
+        Naming the field that is missing or not of its type (``ORDER_TRADE_UPDATE o.l``).
+    """
+    where = "ORDER_TRADE_UPDATE"
+    order = _field(payload, "o", dict, where)
+    where_o = where + " o"
+    commission_asset = order.get("N")
+    return OrderUpdate(
+        symbol=_field(order, "s", str, where_o),
+        client_order_id=_field(order, "c", str, where_o),
+        order_id=_field(order, "i", int, where_o),
+        side=_side(_field(order, "S", str, where_o), where_o + ".S"),
+        order_status=_field(order, "X", str, where_o),
+        execution_type=_field(order, "x", str, where_o),
+        price=_field(order, "p", float, where_o),
+        quantity=_field(order, "q", float, where_o),
+        last_fill_quantity=_field(order, "l", float, where_o),
+        last_fill_price=_field(order, "L", float, where_o),
+        cumulative_filled=_field(order, "z", float, where_o),
+        average_price=_field(order, "ap", float, where_o),
+        commission=float(order.get("n", 0.0) or 0.0),
+        commission_asset=str(commission_asset) if commission_asset else None,
+        trade_id=_field(order, "t", int, where_o),
+        is_maker=_field(order, "m", bool, where_o),
+        realized_pnl=_field(order, "rp", float, where_o),
+        order_type=_field(order, "o", str, where_o),
+        time_in_force=_field(order, "f", str, where_o),
+        reduce_only=bool(order.get("R", False)),
+        event_time_ms=_field(payload, "E", int, where),
+        transaction_time_ms=_field(payload, "T", int, where),
+    )
+
+
+def account_update_from_json(payload: Mapping[str, Any]) -> AccountUpdate:
+    """An :class:`~marketmaker.exchanges.events.AccountUpdate` from an ``ACCOUNT_UPDATE``.
+
+    Raises
+    ------
+    MalformedMessageError
+        Naming the field that is missing or not of its type.
+    """
+    where = "ACCOUNT_UPDATE"
+    account = _field(payload, "a", dict, where)
+    balances = tuple(
+        BalanceUpdate(
+            asset=_field(item, "a", str, where + " a.B"),
+            wallet_balance=_field(item, "wb", float, where + " a.B"),
+            cross_wallet_balance=_field(item, "cw", float, where + " a.B"),
+            balance_change=float(item.get("bc", 0.0)),
+        )
+        for item in account.get("B", [])
+    )
+    positions = tuple(
+        PositionUpdate(
+            symbol=_field(item, "s", str, where + " a.P"),
+            size=_field(item, "pa", float, where + " a.P"),
+            entry_price=_field(item, "ep", float, where + " a.P"),
+            breakeven_price=float(item.get("bep", 0.0)),
+            accumulated_realized=float(item.get("cr", 0.0)),
+            unrealized_pnl=_field(item, "up", float, where + " a.P"),
+            margin_type=str(item.get("mt", "cross")),
+            position_side=str(item.get("ps", "BOTH")),
+        )
+        for item in account.get("P", [])
+    )
+    return AccountUpdate(
+        reason=_field(account, "m", str, where + " a"),
+        balances=balances,
+        positions=positions,
+        event_time_ms=_field(payload, "E", int, where),
+        transaction_time_ms=_field(payload, "T", int, where),
+    )
+
+
+def _field(container: Any, name: str, kind: type[Any], where: str) -> Any:
+    """``container[name]`` as ``kind`` (numbers may come as strings); a clear error otherwise."""
+    if not isinstance(container, Mapping) or name not in container:
+        raise MalformedMessageError(f"{where}: field {name!r} is missing")
+    value = container[name]
+    if kind is float and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    elif kind is int and isinstance(value, (str, int)) and not isinstance(value, bool):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    elif isinstance(value, kind):
+        return value
+    raise MalformedMessageError(f"{where}: field {name!r} is not a {kind.__name__}: {value!r}")
+
+
+def _side(text: str, where: str) -> Side:
+    side = _SIDES.get(text)
+    if side is None:
+        raise MalformedMessageError(f"{where}: side {text!r} is neither BUY nor SELL")
+    return side
+
+
+def _decimals(step: str) -> int:
+    _, _, fraction = step.partition(".")
+    return len(fraction.rstrip("0"))
+
+
+def _number(value: float, decimals: int | None) -> str:
+    if decimals is not None:
+        return f"{value:.{decimals}f}"
+    text = f"{value:.10f}".rstrip("0")
+    return text[:-1] if text.endswith(".") else text
+
+
+def _order_params(symbol: str, order: NewOrder, instrument: InstrumentInfo | None) -> list[tuple[str, str]]:
+    price_decimals = instrument.price_decimals if instrument is not None else None
+    quantity_decimals = instrument.quantity_decimals if instrument is not None else None
+    params = [
+        ("symbol", symbol),
+        ("side", "BUY" if order.side == Side.BUY else "SELL"),
+        ("type", "LIMIT"),
+        ("timeInForce", "GTX" if order.post_only else "GTC"),
+        ("quantity", _number(order.quantity, quantity_decimals)),
+        ("price", _number(order.price, price_decimals)),
+        ("newClientOrderId", order.client_order_id),
+    ]
+    if order.reduce_only:
+        params.append(("reduceOnly", "true"))
+    return params
+
+
+def _order_result(client_order_id: str, item: Any) -> OrderResult:
+    if isinstance(item, dict) and "orderId" in item:
+        return OrderResult(client_order_id, "accepted", order_id=int(item["orderId"]))
+    if isinstance(item, dict) and isinstance(item.get("code"), int):
+        code = item["code"]
+        status: Literal["rejected", "unknown"] = "unknown" if code in UNKNOWN_OUTCOME_CODES else "rejected"
+        return OrderResult(client_order_id, status, code=code, message=str(item.get("msg", "")))
+    return OrderResult(client_order_id, "unknown", message=f"an answer item that is neither order nor error: {item!r}")
+
+
+def _describe(error: BaseException) -> str:
+    """The error without its URL (a websocket URL carries the listen key)."""
+    if isinstance(error, aiohttp.ClientResponseError):
+        return f"{type(error).__name__}: HTTP {error.status}"
+    if isinstance(error, (VenueError, VenueConnectionError)):
+        return str(error)
+    return type(error).__name__
