@@ -35,7 +35,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 from decimal import Decimal
-from typing import Any
 
 from aiohttp import web
 from marketmaker.feeds import BinanceMarketData
