@@ -87,7 +87,7 @@ def test_run_quotes_fills_and_leaves_nothing_open(tmp_path: Path) -> None:
         orders = journal.orders(run_id)
         fills = journal.fills(run_id)
         snapshots = journal.snapshots(run_id)
-    assert {order.side for order in orders if order.kind == "place"} == {"BUY", "SELL"}, "quotes both sides"
+    assert {order.side for order in orders if order.kind == "place"} == {"buy", "sell"}, "quotes both sides"
     assert fills, f"no fill in 12 s:\n{output}"
     venue_fills = re.search(r"the embedded venue's fills of our account: (\d+) \(volume ([0-9.e+-]+)\)", output)
     assert venue_fills is not None, output

@@ -216,10 +216,6 @@ async def _serve_sim(venue: LocalVenue, duration: float | None) -> None:
             os.unlink(certificate)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 # -- run ------------------------------------------------------------------------------------------
 
 
@@ -351,3 +347,7 @@ def venue_fill_ledger(venue: LocalVenue, account_id: str) -> list[tuple[str, flo
 
     venue.engine.subscribe(record)
     return ledger
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from watchfiles import Change, awatch
+from watchfiles import awatch
 
 from marketmaker.config import Config, load_config
 from marketmaker.errors import ConfigError
@@ -216,14 +216,15 @@ class ConfigWatcher:
         self.config = new
         return diff
 
-    def _is_the_file(self, change: Change, path: str) -> bool:
-        return Path(path).name == self.path.name
-
     async def run(self) -> None:
         """Watches until :meth:`stop` (or cancellation)."""
+        # No watch_filter: other files in the folder (the journal beside the config, written
+        # several times a second) would then keep the watch from ever yielding, so neither
+        # `ready` nor the periodic content check would happen. Every wake-up compares the
+        # file's content instead, which is cheap and catches edits however they are made.
         async for _changes in awatch(
             self.path.parent,
-            watch_filter=self._is_the_file,
+            watch_filter=None,
             debounce=self._debounce_ms,
             step=min(50, self._debounce_ms),
             stop_event=self._stop,
