@@ -8,6 +8,7 @@ figure is known in advance. No part of the client or the venue is mocked.
 from __future__ import annotations
 
 import asyncio
+import doctest
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ import pytest
 import pytest_asyncio
 from marketmaker import RateLimiter, Side
 from marketmaker.credentials import ApiCredentials
+from marketmaker.exchanges import binance
 from marketmaker.exchanges.binance import (
     BinanceFuturesClient,
     BinanceUserStream,
@@ -212,6 +214,18 @@ async def test_position_balance_and_leverage(local_venue: LocalVenue, client: Bi
 # -- rate limits ---------------------------------------------------------------------------------
 
 
+async def test_usage_headers_reach_the_core_rate_limiter(local_venue: LocalVenue) -> None:
+    """The venue's X-MBX-USED-WEIGHT-1M and X-MBX-ORDER-COUNT-10S take the limiter's tokens."""
+    limiter = RateLimiter(100.0, weight_per_min=100.0, orders_per_10s=20.0)
+    async with BinanceFuturesClient(local_venue.rest_url, KEY, rate_limiter=limiter) as client:
+        await client.sync_time(samples=5)  # weight 5
+        await client.position("BTCUSDT")  # weight 5
+        await client.place_orders("BTCUSDT", [bid(f"h-{i}", 59_000.0 - i) for i in range(3)])  # 5 orders, weight 5
+        _, weight_headroom, order_headroom = limiter.headroom(time.monotonic_ns())
+    assert weight_headroom == pytest.approx((100 - 15) / 100, abs=0.01)
+    assert order_headroom == pytest.approx((20 - 5) / 20, abs=0.01)
+
+
 async def test_429_raises_and_nothing_is_sent_while_backed_off(
     local_venue: LocalVenue, client: BinanceFuturesClient
 ) -> None:
@@ -390,3 +404,8 @@ async def test_last_request_written_is_stamped_between_the_call_and_the_answer(c
     assert client.last_request_written_ns == placed_written
     await client.cancel_orders("BTCUSDT", ["w-1"])
     assert client.last_request_written_ns > after
+
+
+async def test_docstring_examples_run() -> None:
+    result = doctest.testmod(binance, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0

@@ -205,7 +205,8 @@ async def test_a_dropped_connection_restarts_once_the_route_is_back(
 async def test_the_listen_key_is_kept_alive() -> None:
     """Keys live 0.6 s here; a keepalive every 0.2 s keeps the stream up for 1.5 s."""
     config = VenueConfig(driver="none", credentials=(KEY,), listen_key_lifetime_s=0.6)
-    async with LocalVenue(config) as venue, BinanceFuturesClient(venue.rest_url, KEY) as own_client:
+    # a REST timeout shorter than the wait: it must not cut the websocket
+    async with LocalVenue(config) as venue, BinanceFuturesClient(venue.rest_url, KEY, timeout_s=0.5) as own_client:
         await own_client.sync_time(samples=1)
         async with open_stream(own_client, venue, keep_alive_interval_s=0.2) as stream:
             await asyncio.sleep(1.5)

@@ -909,7 +909,7 @@ class BinanceUserStream:
             await self._ws.close()
             self._ws = None
         delay = self.reconnect_delay_s
-        while True:
+        while not self._closed:
             try:
                 await self._connect()
                 logger.info("user stream reconnected (%s)", reason)
