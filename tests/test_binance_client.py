@@ -13,10 +13,13 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
 import pytest_asyncio
+from hypothesis import given
+from hypothesis import strategies as st
 from marketmaker import RateLimiter, Side
 from marketmaker.credentials import ApiCredentials
 from marketmaker.exchanges import binance
@@ -409,3 +412,13 @@ async def test_last_request_written_is_stamped_between_the_call_and_the_answer(c
 async def test_docstring_examples_run() -> None:
     result = doctest.testmod(binance, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+async def test_the_query_encoding_is_urlencode() -> None:
+    """What is signed is what urlencode would send (the venue checks it over the bytes)."""
+
+    @given(st.lists(st.tuples(st.sampled_from(["symbol", "batchOrders"]), st.text(max_size=40)), max_size=4))
+    def encodes_as_urlencode(params: list[tuple[str, str]]) -> None:
+        assert binance._query(params) == urlencode(params)
+
+    encodes_as_urlencode()

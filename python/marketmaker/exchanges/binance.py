@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace, TracebackType
 from typing import Any, Final, Literal
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 import aiohttp
 from yarl import URL
@@ -84,7 +84,11 @@ SHORTEST_BAN_S: Final = 120.0
 _BANNED_UNTIL = re.compile(r"banned until (\d+)")
 
 _SIDES: Final = {"BUY": Side.BUY, "SELL": Side.SELL}
-
+#: What ``urlencode`` leaves as is, and its escape of every other ASCII character.
+_QUERY_SAFE: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+_QUERY_ESCAPES: Final = {
+    chr(code): ("+" if code == 32 else f"%{code:02X}") for code in range(128) if chr(code) not in _QUERY_SAFE
+}
 
 # -- errors ------------------------------------------------------------------------------------
 
@@ -285,10 +289,12 @@ class BinanceFuturesClient:
     Notes
     -----
     ``last_request_written_ns`` is :func:`time.perf_counter_ns` taken by aiohttp's
-    ``on_request_chunk_sent`` trace hook of the last place or cancel request: the client sends
-    their parameters as the body, and aiohttp runs that hook immediately before the synchronous
-    ``transport.write`` of headers and body together, with no await in between, so the stamp is
-    the socket write less the header serialisation (a few µs).
+    ``on_request_headers_sent`` trace hook of the last place or cancel request. The client puts
+    every parameter in the query (no body), so aiohttp writes the whole request inline in its
+    ``send()``: the hook runs, the headers are serialised and ``transport.write`` follows with
+    no await in between. The stamp is the socket write less the header serialisation (a few
+    µs); a request with a body would be written by a task one loop iteration later (Python
+    < 3.12), which is why there is none.
 
     Examples
     --------
@@ -336,7 +342,6 @@ class BinanceFuturesClient:
         self.instruments_by_symbol: dict[str, InstrumentInfo] = {}
         self._session: aiohttp.ClientSession | None = None
         self._headers = {"X-MBX-APIKEY": credentials.api_key}
-        self._form_headers = {**self._headers, "Content-Type": "application/x-www-form-urlencoded"}
         self._recv_window = f"&recvWindow={recv_window_ms}&timestamp="
         # monotonic seconds until which nothing (weight, ban) or no new order (order count) goes out
         self._blocked_until = 0.0
@@ -362,7 +367,7 @@ class BinanceFuturesClient:
         if self._session is not None:
             return
         trace = aiohttp.TraceConfig()
-        trace.on_request_chunk_sent.append(self._on_request_chunk_sent)
+        trace.on_request_headers_sent.append(self._on_request_headers_sent)
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.timeout_s),
             trace_configs=[trace],
@@ -382,8 +387,8 @@ class BinanceFuturesClient:
             raise RuntimeError("BinanceFuturesClient is not open: use 'async with BinanceFuturesClient(...)'")
         return self._session
 
-    async def _on_request_chunk_sent(
-        self, session: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestChunkSentParams
+    async def _on_request_headers_sent(
+        self, session: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestHeadersSentParams
     ) -> None:
         if context.trace_request_ctx is self._order_request:
             self.last_request_written_ns = time.perf_counter_ns()
@@ -679,14 +684,13 @@ class BinanceFuturesClient:
         return answer
 
     async def _send_signed(self, method: str, path: str, params: list[tuple[str, str]], order_request: bool) -> _Answer:
-        text = urlencode(params) + self._recv_window + str(self.server_time_ms())
+        text = _query(params) + self._recv_window + str(self.server_time_ms())
         if text[0] == "&":
             text = text[1:]
         text += "&signature=" + binance_signature(self.credentials.secret, text)
-        if method == "GET":
-            return await self._request(method, self.rest_url + path + "?" + text, None, self._headers, order_request)
-        # in the body: one write of headers and body, timed by the chunk-sent hook
-        return await self._request(method, self.rest_url + path, text.encode(), self._form_headers, order_request)
+        # In the query, for every method: with no body aiohttp writes the request inline in its
+        # send(), with a body it schedules a writer task (a loop iteration later before 3.12).
+        return await self._request(method, self.rest_url + path + "?" + text, None, self._headers, order_request)
 
     async def _request(
         self, method: str, url: str, body: bytes | None, headers: Mapping[str, str] | None, order_request: bool
@@ -1052,6 +1056,34 @@ def _number(value: float, decimals: int | None) -> str:
         return f"{value:.{decimals}f}"
     text = f"{value:.10f}".rstrip("0")
     return text[:-1] if text.endswith(".") else text
+
+
+def _query(params: Sequence[tuple[str, str]]) -> str:
+    """``urllib.parse.urlencode(params)``, faster: a batch's JSON is long, and ``quote_plus``
+    walks it byte by byte in Python, where a few ``str.replace`` (one per kind of character to
+    escape) run in C.
+
+    >>> from urllib.parse import urlencode
+    >>> params = [("batchOrders", '[{"id":"mm:b/1 x+y%"}]'), ("symbol", "BTCUSDT"), ("note", "é")]
+    >>> _query(params) == urlencode(params)
+    True
+    """
+    return "&".join(f"{name}={_query_value(value)}" for name, value in params)
+
+
+def _query_value(value: str) -> str:
+    to_escape = set(value) - _QUERY_SAFE
+    if not to_escape:
+        return value
+    if not value.isascii():
+        return quote_plus(value)
+    for first in ("%", "+"):  # before the escapes add '%' and spaces become '+'
+        if first in to_escape:
+            value = value.replace(first, _QUERY_ESCAPES[first])
+            to_escape.discard(first)
+    for character in to_escape:
+        value = value.replace(character, _QUERY_ESCAPES[character])
+    return value
 
 
 def _order_params(symbol: str, order: NewOrder, instrument: InstrumentInfo | None) -> list[tuple[str, str]]:
