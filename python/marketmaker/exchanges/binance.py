@@ -74,6 +74,7 @@ UNKNOWN_OUTCOME_CODES: Final = frozenset({-1000, -1006, -1007})
 #: A cancel of an order that is not open (unknown, filled, cancelled, expired).
 UNKNOWN_ORDER: Final = -2011
 TIMESTAMP_OUTSIDE_WINDOW: Final = -1021
+LISTEN_KEY_DOES_NOT_EXIST: Final = -1125
 TOO_MANY_REQUESTS: Final = -1003
 TOO_MANY_ORDERS: Final = -1015
 #: Back-off when a 429/418 names no end (Binance promises no ``Retry-After`` on futures): the
@@ -929,7 +930,10 @@ class BinanceUserStream:
             try:
                 await self.client.keep_alive_listen_key()
             except VenueError as error:
-                logger.warning("user stream: keepalive refused (%s); restarting the stream", error)
+                if error.code != LISTEN_KEY_DOES_NOT_EXIST:
+                    logger.warning("user stream: keepalive refused (%s); trying again next interval", error)
+                    continue
+                logger.warning("user stream: the listen key is gone (%s); restarting the stream", error)
                 self._restart_reason = f"keepalive failed: code {error.code}"
                 if self._ws is not None:
                     await self._ws.close()  # wakes the reader, which restarts
