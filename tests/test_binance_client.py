@@ -271,6 +271,17 @@ async def test_an_order_count_429_holds_back_new_orders_but_not_cancels() -> Non
         assert [r.status for r in cancelled] == ["accepted", "accepted"]
 
 
+async def test_a_429_on_a_later_chunk_keeps_the_earlier_results() -> None:
+    config = VenueConfig(driver="none", credentials=(KEY,), rate_limits=RateLimits(orders_per_10s=5))
+    async with LocalVenue(config) as venue, BinanceFuturesClient(venue.rest_url, KEY) as client:
+        await client.sync_time(samples=1)
+        results = await client.place_orders("BTCUSDT", [bid(f"l-{i}", 59_000.0 - i) for i in range(7)])
+        assert [(r.status, r.code) for r in results] == [("accepted", None)] * 5 + [("rejected", -1015)] * 2
+        assert sorted(o.client_order_id for o in venue.engine.open_orders(KEY.key_id)) == [f"l-{i}" for i in range(5)]
+        with pytest.raises(RateLimitedError, match="not sent"):
+            await client.place_orders("BTCUSDT", [bid("l-7", 58_000.0)])
+
+
 async def test_a_418_ban_is_kept_until_the_time_the_venue_names() -> None:
     ban_s = 0.6
     limits = RateLimits(request_weight_per_minute=20, ban_s=ban_s)

@@ -548,7 +548,6 @@ class BinanceFuturesClient:
         """
         if not orders:
             return []
-        self._refuse_while_blocked(orders_too=True)
         instrument = self.instruments_by_symbol.get(symbol)
         results: list[OrderResult] = []
         for start in range(0, len(orders), self.MAX_BATCH_PLACE):
@@ -561,6 +560,7 @@ class BinanceFuturesClient:
                 params = [("batchOrders", json.dumps(batch, separators=(",", ":")))]
                 path = self.BATCH_ORDERS_PATH
             try:
+                self._refuse_while_blocked(orders_too=True)  # another task may have met a 429 meanwhile
                 results.extend(await self._send_orders("POST", path, params, [o.client_order_id for o in chunk]))
             except RateLimitedError as error:
                 if not results:
@@ -587,7 +587,6 @@ class BinanceFuturesClient:
         """
         if not client_order_ids:
             return []
-        self._refuse_while_blocked(orders_too=False)
         results: list[OrderResult] = []
         for start in range(0, len(client_order_ids), self.MAX_BATCH_CANCEL):
             chunk = list(client_order_ids[start : start + self.MAX_BATCH_CANCEL])
@@ -596,6 +595,7 @@ class BinanceFuturesClient:
                 ("origClientOrderIdList", json.dumps(chunk, separators=(",", ":"))),
             ]
             try:
+                self._refuse_while_blocked(orders_too=False)
                 results.extend(await self._send_orders("DELETE", self.BATCH_ORDERS_PATH, params, chunk))
             except RateLimitedError as error:
                 if not results:
@@ -616,7 +616,9 @@ class BinanceFuturesClient:
         except _NotSent as not_sent:
             return [OrderResult(c, "rejected", message=str(not_sent)) for c in client_order_ids]
         if answer.status == 200 and isinstance(answer.body, list):
-            return [_order_result(c, item) for c, item in zip(client_order_ids, answer.body)]
+            results = [_order_result(c, item) for c, item in zip(client_order_ids, answer.body)]
+            missing = "the venue's answer has no item for this order"
+            return results + [OrderResult(c, "unknown", message=missing) for c in client_order_ids[len(results) :]]
         if answer.status == 200 and isinstance(answer.body, dict):
             return [_order_result(client_order_ids[0], answer.body)]
         self._raise_if_rate_limited(answer)
