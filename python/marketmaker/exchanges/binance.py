@@ -16,7 +16,7 @@ Outcomes, in the trade's terms:
 - ``-1021`` (timestamp outside the window): the client re-syncs its server-time offset once and
   retries that request once; the request was refused before execution, so this is safe.
 - HTTP 429/418: :class:`RateLimitedError`, and the client sends nothing more until the back-off
-  it implies is over (a 418 ban from the message's ``banned until``, a 429 the window it names)
+  it implies is over (a 418 ban from the message's ``banned until``, a 429 the window it names; a ``Retry-After`` header when there is one)
   — Binance answers a client that keeps going after 429 with a 418 IP ban.
 - Every other reject of a whole read or admin request: :class:`VenueError`. No message, log line
   or repr carries the API key, the secret or the listen key.
@@ -259,6 +259,7 @@ class _Answer:
     body: Any
     code: int | None
     message: str
+    retry_after_s: float | None = None
 
 
 class _OutcomeUnknown(Exception):
@@ -654,7 +655,7 @@ class BinanceFuturesClient:
         """A USER_STREAM request: API key, no signature."""
         self._refuse_while_blocked(orders_too=False)
         try:
-            answer = await self._request(method, self.rest_url + self.LISTEN_KEY_PATH, None, self._headers, False)
+            answer = await self._request(method, self.rest_url + self.LISTEN_KEY_PATH, self._headers, False)
         except (_OutcomeUnknown, _NotSent) as error:
             raise VenueConnectionError(f"{method} {self.LISTEN_KEY_PATH}: {error}") from None
         return self._body_or_raise(method, self.LISTEN_KEY_PATH, answer)
@@ -662,7 +663,7 @@ class BinanceFuturesClient:
     async def _public(self, method: str, path: str) -> Any:
         self._refuse_while_blocked(orders_too=False)
         try:
-            answer = await self._request(method, self.rest_url + path, None, None, False)
+            answer = await self._request(method, self.rest_url + path, None, False)
         except (_OutcomeUnknown, _NotSent) as error:
             raise VenueConnectionError(f"{method} {path}: {error}") from None
         return self._body_or_raise(method, path, answer)
@@ -693,23 +694,21 @@ class BinanceFuturesClient:
         text += "&signature=" + binance_signature(self.credentials.secret, text)
         # In the query, for every method: with no body aiohttp writes the request inline in its
         # send(), with a body it schedules a writer task (a loop iteration later before 3.12).
-        return await self._request(method, self.rest_url + path + "?" + text, None, self._headers, order_request)
+        return await self._request(method, self.rest_url + path + "?" + text, self._headers, order_request)
 
-    async def _request(
-        self, method: str, url: str, body: bytes | None, headers: Mapping[str, str] | None, order_request: bool
-    ) -> _Answer:
+    async def _request(self, method: str, url: str, headers: Mapping[str, str] | None, order_request: bool) -> _Answer:
         session = self.session
         try:
             async with session.request(
                 method,
                 URL(url, encoded=True),  # signed bytes = sent bytes: yarl must not re-quote
-                data=body,
                 headers=headers,
                 trace_request_ctx=self._order_request if order_request else None,
             ) as response:
                 raw = await response.read()
                 self._observe_usage(response.headers)
                 status = response.status
+                retry_after = response.headers.get("Retry-After")
         except aiohttp.ClientConnectorError as error:
             raise _NotSent(f"not sent: cannot connect ({type(error).__name__})") from None
         except asyncio.TimeoutError:
@@ -729,6 +728,8 @@ class BinanceFuturesClient:
             raise _OutcomeUnknown("an answer that is not JSON")
         answer = _Answer(status, body_json, code, message)
         if status in (418, 429):
+            if retry_after is not None and retry_after.isdigit():
+                answer.retry_after_s = float(retry_after)
             self._back_off(answer)
         return answer
 
@@ -748,7 +749,9 @@ class BinanceFuturesClient:
     def _back_off(self, answer: _Answer) -> None:
         """Holds requests back after a 429/418 for as long as it implies."""
         pause_s = WEIGHT_WINDOW_S
-        if answer.status == 418:
+        if answer.retry_after_s is not None:
+            pause_s = answer.retry_after_s
+        elif answer.status == 418:
             banned_until = _BANNED_UNTIL.search(answer.message)
             if banned_until is not None:
                 pause_s = (int(banned_until.group(1)) - self.server_time_ms()) / 1000 + 0.05
