@@ -53,14 +53,20 @@ from marketmaker.exchanges.events import (
 from marketmaker.exchanges.signing import binance_signature
 
 __all__ = [
+    "AccountUpdate",
+    "BalanceUpdate",
     "BinanceFuturesClient",
     "BinanceUserStream",
     "InstrumentInfo",
     "NewOrder",
     "OpenOrder",
     "OrderResult",
+    "OrderUpdate",
     "PositionInfo",
+    "PositionUpdate",
     "RateLimitedError",
+    "StreamRestarted",
+    "UserStreamEvent",
     "VenueConnectionError",
     "VenueError",
     "account_update_from_json",
