@@ -19,6 +19,7 @@ from marketmaker.exchanges.binance import (
     BinanceFuturesClient,
     BinanceUserStream,
     NewOrder,
+    VenueConnectionError,
     account_update_from_json,
     order_update_from_json,
 )
@@ -200,6 +201,18 @@ async def test_a_dropped_connection_restarts_once_the_route_is_back(
         await client.place_orders("BTCUSDT", [NewOrder("after-drop", Side.BUY, 59_000.0, 0.01)])
         new = await next_event(stream)
         assert isinstance(new, OrderUpdate) and new.client_order_id == "after-drop"
+
+
+async def test_a_refused_connection_says_so_without_the_listen_key(
+    local_venue: LocalVenue, client: BinanceFuturesClient
+) -> None:
+    local_venue.faults.update({"dropped_routes": ["private"]})
+    with pytest.raises(VenueConnectionError, match="HTTP 503") as refused:
+        async with open_stream(client, local_venue):
+            pass
+    listen_key = await client.new_listen_key()
+    assert listen_key not in str(refused.value) and refused.value.__cause__ is None
+    assert refused.value.__suppress_context__
 
 
 async def test_the_listen_key_is_kept_alive() -> None:

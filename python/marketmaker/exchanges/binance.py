@@ -915,10 +915,21 @@ class BinanceUserStream:
         return None
 
     async def _connect(self) -> None:
+        """A listen key and the websocket on it.
+
+        Raises
+        ------
+        VenueConnectionError
+            When the websocket cannot be opened; the message leaves out the URL, which carries
+            the listen key (aiohttp's own errors print it).
+        """
         listen_key = await self.client.new_listen_key()
-        self._ws = await self.client.session.ws_connect(
-            self.ws_url + self.PRIVATE_PATH + listen_key, ssl=self.ssl_context, heartbeat=None, autoping=True
-        )
+        try:
+            self._ws = await self.client.session.ws_connect(
+                self.ws_url + self.PRIVATE_PATH + listen_key, ssl=self.ssl_context, heartbeat=None, autoping=True
+            )
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            raise VenueConnectionError(f"user stream: cannot connect ({_describe(error)})") from None
 
     async def _reconnect(self, reason: str) -> None:
         if self._ws is not None:
@@ -930,7 +941,7 @@ class BinanceUserStream:
                 await self._connect()
                 logger.info("user stream reconnected (%s)", reason)
                 return
-            except (VenueError, VenueConnectionError, aiohttp.ClientError, asyncio.TimeoutError) as error:
+            except (VenueError, VenueConnectionError) as error:
                 logger.warning("user stream: reconnecting failed (%s); next try in %.1f s", _describe(error), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
