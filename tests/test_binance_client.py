@@ -8,16 +8,21 @@ figure is known in advance. No part of the client or the venue is mocked.
 from __future__ import annotations
 
 import asyncio
+import doctest
 import logging
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
 import pytest_asyncio
+from hypothesis import given
+from hypothesis import strategies as st
 from marketmaker import RateLimiter, Side
 from marketmaker.credentials import ApiCredentials
+from marketmaker.exchanges import binance
 from marketmaker.exchanges.binance import (
     BinanceFuturesClient,
     BinanceUserStream,
@@ -212,6 +217,18 @@ async def test_position_balance_and_leverage(local_venue: LocalVenue, client: Bi
 # -- rate limits ---------------------------------------------------------------------------------
 
 
+async def test_usage_headers_reach_the_core_rate_limiter(local_venue: LocalVenue) -> None:
+    """The venue's X-MBX-USED-WEIGHT-1M and X-MBX-ORDER-COUNT-10S take the limiter's tokens."""
+    limiter = RateLimiter(100.0, weight_per_min=100.0, orders_per_10s=20.0)
+    async with BinanceFuturesClient(local_venue.rest_url, KEY, rate_limiter=limiter) as client:
+        await client.sync_time(samples=5)  # weight 5
+        await client.position("BTCUSDT")  # weight 5
+        await client.place_orders("BTCUSDT", [bid(f"h-{i}", 59_000.0 - i) for i in range(3)])  # 5 orders, weight 5
+        _, weight_headroom, order_headroom = limiter.headroom(time.monotonic_ns())
+    assert weight_headroom == pytest.approx((100 - 15) / 100, abs=0.01)
+    assert order_headroom == pytest.approx((20 - 5) / 20, abs=0.01)
+
+
 async def test_429_raises_and_nothing_is_sent_while_backed_off(
     local_venue: LocalVenue, client: BinanceFuturesClient
 ) -> None:
@@ -252,6 +269,17 @@ async def test_an_order_count_429_holds_back_new_orders_but_not_cancels() -> Non
         # Had the refused place gone out, the venue would have banned the IP (418) and refused this:
         cancelled = await client.cancel_orders("BTCUSDT", ["o-0", "o-1"])
         assert [r.status for r in cancelled] == ["accepted", "accepted"]
+
+
+async def test_a_429_on_a_later_chunk_keeps_the_earlier_results() -> None:
+    config = VenueConfig(driver="none", credentials=(KEY,), rate_limits=RateLimits(orders_per_10s=5))
+    async with LocalVenue(config) as venue, BinanceFuturesClient(venue.rest_url, KEY) as client:
+        await client.sync_time(samples=1)
+        results = await client.place_orders("BTCUSDT", [bid(f"l-{i}", 59_000.0 - i) for i in range(7)])
+        assert [(r.status, r.code) for r in results] == [("accepted", None)] * 5 + [("rejected", -1015)] * 2
+        assert sorted(o.client_order_id for o in venue.engine.open_orders(KEY.key_id)) == [f"l-{i}" for i in range(5)]
+        with pytest.raises(RateLimitedError, match="not sent"):
+            await client.place_orders("BTCUSDT", [bid("l-7", 58_000.0)])
 
 
 async def test_a_418_ban_is_kept_until_the_time_the_venue_names() -> None:
@@ -390,3 +418,18 @@ async def test_last_request_written_is_stamped_between_the_call_and_the_answer(c
     assert client.last_request_written_ns == placed_written
     await client.cancel_orders("BTCUSDT", ["w-1"])
     assert client.last_request_written_ns > after
+
+
+async def test_docstring_examples_run() -> None:
+    result = doctest.testmod(binance, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
+
+
+async def test_the_query_encoding_is_urlencode() -> None:
+    """What is signed is what urlencode would send (the venue checks it over the bytes)."""
+
+    @given(st.lists(st.tuples(st.sampled_from(["symbol", "batchOrders"]), st.text(max_size=40)), max_size=4))
+    def encodes_as_urlencode(params: list[tuple[str, str]]) -> None:
+        assert binance._query(params) == urlencode(params)
+
+    encodes_as_urlencode()

@@ -19,6 +19,7 @@ from marketmaker.exchanges.binance import (
     BinanceFuturesClient,
     BinanceUserStream,
     NewOrder,
+    VenueConnectionError,
     account_update_from_json,
     order_update_from_json,
 )
@@ -202,10 +203,23 @@ async def test_a_dropped_connection_restarts_once_the_route_is_back(
         assert isinstance(new, OrderUpdate) and new.client_order_id == "after-drop"
 
 
+async def test_a_refused_connection_says_so_without_the_listen_key(
+    local_venue: LocalVenue, client: BinanceFuturesClient
+) -> None:
+    local_venue.faults.update({"dropped_routes": ["private"]})
+    with pytest.raises(VenueConnectionError, match="HTTP 503") as refused:
+        async with open_stream(client, local_venue):
+            pass
+    listen_key = await client.new_listen_key()
+    assert listen_key not in str(refused.value) and refused.value.__cause__ is None
+    assert refused.value.__suppress_context__
+
+
 async def test_the_listen_key_is_kept_alive() -> None:
     """Keys live 0.6 s here; a keepalive every 0.2 s keeps the stream up for 1.5 s."""
     config = VenueConfig(driver="none", credentials=(KEY,), listen_key_lifetime_s=0.6)
-    async with LocalVenue(config) as venue, BinanceFuturesClient(venue.rest_url, KEY) as own_client:
+    # a REST timeout shorter than the wait: it must not cut the websocket
+    async with LocalVenue(config) as venue, BinanceFuturesClient(venue.rest_url, KEY, timeout_s=0.5) as own_client:
         await own_client.sync_time(samples=1)
         async with open_stream(own_client, venue, keep_alive_interval_s=0.2) as stream:
             await asyncio.sleep(1.5)
