@@ -229,6 +229,8 @@ async def test_a_dropped_public_route_reconnects_and_the_book_resyncs(local_venu
         await wait_until(lambda: len(loop.texts) >= resynced_at + 5)
         await assert_book_equals_the_venues(local_venue, loop.book)
         assert feed.stats[SYMBOL].trade_reconnects == 0
+    last_ids = [update_ids(text)[1] for text in loop.texts]
+    assert last_ids == sorted(set(last_ids))  # nothing twice, nothing out of order across the reconnect
 
 
 async def test_a_silent_route_is_reconnected_by_the_watchdog(local_venue: LocalVenue) -> None:
