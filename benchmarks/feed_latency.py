@@ -9,7 +9,9 @@ depth message (by its ``u``) just before ``WebSocketResponse.send_str``; the cli
 ``on_depth`` is called. The market is driven at ``--rate`` book changes a second by adding and
 cancelling background orders that never cross (each is exactly one engine update, so one
 ``@0ms`` depth message). Reported: messages matched, delivered rate, and the latency's p50, p99,
-p99.9 and maximum; and whether every ``pu`` chained.
+p99.9 and maximum; whether every ``pu`` chained; and how late a 1 ms sleep in the client's loop
+wakes (p99, max): the jitter of the machine and of the loop itself, which every message waiting
+in that loop also sees.
 
 ``--venue loop``: venue and client share one event loop (the venue's work runs between the
 client's reads). ``--venue thread``: the venue runs in its own thread and loop
@@ -108,6 +110,8 @@ class Result:
     p999_us: float
     max_us: float
     pu_chained: bool
+    loop_late_p99_us: float
+    loop_late_max_us: float
 
 
 def percentile(values: list[int], share: float) -> float:
@@ -166,7 +170,18 @@ CLIENTS: dict[str, Callable[..., contextlib.AbstractAsyncContextManager[None]]] 
 }
 
 
-def summarise(venue_mode: str, client: str, rate: float, seconds: float, receiver: Receiver) -> Result:
+async def probe_loop(late_ns: list[int], stop: asyncio.Event) -> None:
+    """How late a 1 ms sleep wakes up in the client's loop: the machine's and the loop's own
+    jitter, which every message waiting in that loop also sees."""
+    while not stop.is_set():
+        before = time.perf_counter_ns()
+        await asyncio.sleep(0.001)
+        late_ns.append(time.perf_counter_ns() - before - 1_000_000)
+
+
+def summarise(
+    venue_mode: str, client: str, rate: float, seconds: float, receiver: Receiver, late_ns: list[int]
+) -> Result:
     received = receiver.received[int(rate * 0.5) :]  # the first half second warms up
     latencies = [at - sent_ns[u] for u, _, at in received if u in sent_ns]
     chained = all(later[1] == earlier[0] for earlier, later in zip(receiver.received, receiver.received[1:]))
@@ -183,24 +198,29 @@ def summarise(venue_mode: str, client: str, rate: float, seconds: float, receive
         percentile(latencies, 0.999),
         max(latencies) / 1000,
         chained,
+        percentile(late_ns, 0.99),
+        max(late_ns) / 1000,
     )
 
 
 async def run_in_loop(client: str, rate: float, seconds: float) -> Result:
     receiver = Receiver()
+    late_ns: list[int] = []
     async with LocalVenue(VenueConfig(driver="none")) as venue:
         async with CLIENTS[client](venue.rest_url, venue.ws_url, venue.client_ssl_context, receiver):
             stop = asyncio.Event()
             driver = asyncio.create_task(drive(venue, rate, stop))
+            probe = asyncio.create_task(probe_loop(late_ns, stop))
             await asyncio.sleep(seconds)
             stop.set()
-            await driver
+            await asyncio.gather(driver, probe)
             await asyncio.sleep(0.3)
-    return summarise("loop", client, rate, seconds, receiver)
+    return summarise("loop", client, rate, seconds, receiver, late_ns)
 
 
 async def run_in_thread(client: str, rate: float, seconds: float) -> Result:
     receiver = Receiver()
+    late_ns: list[int] = []
     with LocalVenue.in_thread(VenueConfig(driver="none")) as venue:
         async with CLIENTS[client](venue.rest_url, venue.ws_url, venue.client_ssl_context, receiver):
             stop = asyncio.Event()
@@ -209,12 +229,16 @@ async def run_in_thread(client: str, rate: float, seconds: float) -> Result:
                 return asyncio.get_running_loop().create_task(drive(v, rate, stop))
 
             driver = venue.call(start_driver)
+            probe_stop = asyncio.Event()
+            probe = asyncio.create_task(probe_loop(late_ns, probe_stop))
             await asyncio.sleep(seconds)
+            probe_stop.set()
+            await probe
             venue.call(lambda v: stop.set())
             while not venue.call(lambda v: driver.done()):
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.3)
-    return summarise("thread", client, rate, seconds, receiver)
+    return summarise("thread", client, rate, seconds, receiver, late_ns)
 
 
 def main() -> None:
@@ -237,7 +261,8 @@ def main() -> None:
                 f"venue={result.venue:6} client={result.client:4} messages={result.messages:6} "
                 f"delivered={result.delivered_per_s:7.1f}/s latency p50={result.p50_us:7.1f} µs "
                 f"p99={result.p99_us:7.1f} µs p99.9={result.p999_us:7.1f} µs max={result.max_us:8.1f} µs "
-                f"pu chained={'yes' if result.pu_chained else 'NO'}",
+                f"pu chained={'yes' if result.pu_chained else 'NO'} "
+                f"loop late p99={result.loop_late_p99_us:7.1f} µs max={result.loop_late_max_us:8.1f} µs",
                 flush=True,
             )
     load = os.getloadavg()

@@ -17,7 +17,7 @@ import pytest
 from marketmaker import BookStatus, OrderBook, UpdateOutcome
 from marketmaker.feeds import BinanceMarketData, MarketDataError
 from marketmaker.sim.engine import BookDelta, Event, TradePrint
-from marketmaker.sim.server import LocalVenue
+from marketmaker.sim.server import LocalVenue, VenueConfig
 
 pytestmark = pytest.mark.asyncio
 
@@ -131,6 +131,50 @@ async def test_the_core_book_from_raw_depth_texts_and_a_snapshot_equals_the_venu
     assert loop.receive_ns == sorted(loop.receive_ns)
 
 
+@pytest.mark.parametrize("venue_config", [VenueConfig(symbols=("BTCUSDT", "ETHUSDT"))])
+async def test_two_symbols_on_one_connection_each_reach_their_own_book(local_venue: LocalVenue) -> None:
+    symbols = ("BTCUSDT", "ETHUSDT")
+    books = {
+        symbol: OrderBook(symbol, str(local_venue.engine.instruments[symbol].tick_size), sequencing="binance")
+        for symbol in symbols
+    }
+    texts: dict[str, list[str]] = {symbol: [] for symbol in symbols}
+    trade_symbols: set[tuple[str, str]] = set()
+
+    def on_depth(symbol: str, text: str, receive_ns: int) -> None:
+        texts[symbol].append(text)
+        books[symbol].apply_binance_json(text, receive_time_ns=receive_ns)
+
+    def on_trade(symbol: str, event: Mapping[str, Any], receive_ns: int) -> None:
+        trade_symbols.add((symbol, event["s"]))
+
+    feed = BinanceMarketData(
+        list(symbols),
+        rest_url=local_venue.rest_url,
+        ws_url=local_venue.ws_url,
+        on_depth=on_depth,
+        on_trade=on_trade,
+        ssl_context=local_venue.client_ssl_context,
+    )
+    async with feed:
+        assert feed.tick_sizes == {"BTCUSDT": "0.1", "ETHUSDT": "0.01"}
+        await wait_until(lambda: all(len(texts[s]) >= 5 for s in symbols))
+        for symbol in symbols:
+            books[symbol].apply_binance_snapshot(await feed.fetch_snapshot(symbol))
+        await wait_until(lambda: all(len(texts[s]) >= 30 for s in symbols) and len(trade_symbols) == 2)
+        local_venue.market_paused = True
+        final = {symbol: local_venue.engine.update_id(symbol) for symbol in symbols}
+        await wait_until(lambda: all(books[s].last_update_id == final[s] for s in symbols), timeout=5)
+        assert [feed.stats[s].depth_messages for s in symbols] == [len(texts[s]) for s in symbols]
+    for symbol in symbols:
+        assert all(json.loads(text)["data"]["s"] == symbol for text in texts[symbol])
+        _, bids, asks = local_venue.engine.depth(symbol, 100_000)
+        assert books[symbol].status == BookStatus.LIVE
+        assert books[symbol].bids() == [(float(p), float(q)) for p, q in bids]
+        assert books[symbol].asks() == [(float(p), float(q)) for p, q in asks]
+    assert trade_symbols == {("BTCUSDT", "BTCUSDT"), ("ETHUSDT", "ETHUSDT")}
+
+
 @pytest.mark.parametrize("depth_speed", ["@100ms", ""])
 async def test_coalesced_depth_speeds_build_the_same_book(local_venue: LocalVenue, depth_speed: str) -> None:
     loop = LiveLoopStandIn()
@@ -185,6 +229,8 @@ async def test_a_dropped_public_route_reconnects_and_the_book_resyncs(local_venu
         await wait_until(lambda: len(loop.texts) >= resynced_at + 5)
         await assert_book_equals_the_venues(local_venue, loop.book)
         assert feed.stats[SYMBOL].trade_reconnects == 0
+    last_ids = [update_ids(text)[1] for text in loop.texts]
+    assert last_ids == sorted(set(last_ids))  # nothing twice, nothing out of order across the reconnect
 
 
 async def test_a_silent_route_is_reconnected_by_the_watchdog(local_venue: LocalVenue) -> None:
