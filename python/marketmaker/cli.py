@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -287,7 +288,10 @@ async def _run_async(config: Config, path: Path, base_dir: Path | None, duration
         credentials = config.credentials(config.symbol_names[0])
     from marketmaker.logs import configure_logging
 
-    configure_logging(secrets=(credentials.api_key, credentials.secret))
+    # Under the dashboard only warnings are logged (they would tear the live screen otherwise).
+    configure_logging(
+        level=logging.WARNING if dashboard else logging.INFO, secrets=(credentials.api_key, credentials.secret)
+    )
     journal = Journal(config.journal.path, flush_interval_ms=config.journal.flush_interval_ms)
     engine = LiveEngine(
         config,

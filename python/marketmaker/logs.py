@@ -52,3 +52,5 @@ def configure_logging(level: int = logging.INFO, secrets: Iterable[str] = ()) ->
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # cryptofeed narrates every connect and shutdown at INFO; its warnings and errors still show.
+    logging.getLogger("feedhandler").setLevel(max(level, logging.WARNING))
