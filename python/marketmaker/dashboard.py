@@ -61,7 +61,7 @@ def render(statuses: list[SymbolStatus], title: str = "marketmaker") -> Table:
             f"{s.orders_per_s:.1f}",
             f"{s.depth_per_s:.0f}",
             feed,
-            " / ".join(f"{value:.0f}" for value in s.headroom),
+            " / ".join(f"{value:.0%}" for value in s.headroom),
         )
     return table
 

@@ -169,7 +169,7 @@ class SymbolStatus:
             f"ours {price(self.our_bid)}/{price(self.our_ask)} pos {self.position:g} pnl {self.net_pnl:.4f} "
             f"skew {self.skew:+.2f} vol {self.volatility:.2e} open {self.open_orders} fills {self.fills} "
             f"orders/s {self.orders_per_s:.1f} depth/s {self.depth_per_s:.0f} last {self.last_depth_ms:.0f} ms "
-            f"headroom {self.headroom[0]:.0f}/{self.headroom[1]:.0f}/{self.headroom[2]:.0f}"
+            f"headroom {self.headroom[0]:.0%}/{self.headroom[1]:.0%}/{self.headroom[2]:.0%}"
         )
 
 
