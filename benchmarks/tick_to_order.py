@@ -10,18 +10,22 @@ message behind it (the feed's receive stamp, taken when cryptofeed hands the mes
 the moment the request's bytes were written (the order client's stamp). Reported: count, p50,
 p90, p99 and max, and the process's RSS at start and end (and every ``--rss-every`` seconds).
 
-Both sides share one process and one event loop (the venue's market driver and matching run
-in the same loop), so the figures include the venue's work that happens to be queued ahead of
-the engine: they are an upper bound of what the engine alone costs.
+By default the venue runs in a process of its own (as a real venue would be elsewhere), with
+its rate limits raised so that throttling does not hide latency; ``--venue-in-loop`` puts it in
+the engine's event loop instead, where its matching and market driver queue ahead of the
+engine and the figures become an upper bound.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
+import ssl
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -29,6 +33,7 @@ import time
 from pathlib import Path
 
 from marketmaker.config import load_config
+from marketmaker.credentials import ApiCredentials
 from marketmaker.engine import LiveEngine, tick_to_order_percentiles
 from marketmaker.journal import Journal
 from marketmaker.sim.binance import RateLimits
@@ -42,8 +47,24 @@ def rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
-async def measure(seconds: float, rss_every: float) -> dict:
-    folder = Path(tempfile.mkdtemp(prefix="tick-to-order-"))
+#: The venue's limits, raised: this measures latency, not throttling.
+LIMITS = RateLimits(request_weight_per_minute=10**8, orders_per_10s=10**8, orders_per_minute=10**8)
+
+
+async def serve_venue(seconds: float) -> None:
+    """The venue process: prints how to reach it as one JSON line, then serves."""
+    async with LocalVenue(VenueConfig(symbols=("BTCUSDT",), seed=11, rate_limits=LIMITS)) as venue:
+        fd, certificate = tempfile.mkstemp(suffix=".pem")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(venue.certificate_pem)
+        key = venue.credentials[0]
+        where = {"rest_url": venue.rest_url, "ws_url": venue.ws_url, "certificate": certificate}
+        print(json.dumps({**where, "api_key": key.api_key, "secret": key.secret}), flush=True)
+        await asyncio.sleep(seconds)
+        os.unlink(certificate)
+
+
+def write_config(folder: Path) -> Path:
     path = folder / "config.toml"
     path.write_text(
         textwrap.dedent(
@@ -56,11 +77,11 @@ async def measure(seconds: float, rss_every: float) -> dict:
             final_order_distance = 3
             rate_limit = 1000
             tick_window = 20
-            bps = [["BTCUSDT", 0.3]]
+            bps = [["BTCUSDT", 1.0]]
             [strategy.params]
             size_fraction = 0.002
             [orders]
-            requote_tolerance_bps = 0.0
+            requote_tolerance_bps = 0.5
             orders_per_10s = 100000
             weight_per_min = 1000000
             [journal]
@@ -68,32 +89,33 @@ async def measure(seconds: float, rss_every: float) -> dict:
             """
         )
     )
-    config = load_config(path)
+    return path
+
+
+async def run_engine(config_path: Path, venue: dict, seconds: float, rss_every: float) -> dict:
+    config = load_config(config_path)
     rss = [(0.0, rss_mb())]
-    # The venue's limits are raised with ours: this measures latency, not throttling.
-    limits = RateLimits(request_weight_per_minute=10**8, orders_per_10s=10**8, orders_per_minute=10**8)
-    async with LocalVenue(VenueConfig(symbols=("BTCUSDT",), seed=11, rate_limits=limits)) as venue:
-        journal = Journal(config.journal.path)
-        engine = LiveEngine(
-            config,
-            rest_url=venue.rest_url,
-            ws_url=venue.ws_url,
-            credentials=venue.credentials[0],
-            ssl_context=venue.client_ssl_context,
-            journal=journal,
-        )
-        await engine.start()
-        begun = time.monotonic()
-        next_rss = rss_every
-        while (elapsed := time.monotonic() - begun) < seconds:
-            await asyncio.sleep(min(1.0, seconds - elapsed))
-            if rss_every and elapsed >= next_rss:
-                rss.append((round(elapsed), rss_mb()))
-                next_rss += rss_every
-        rss.append((round(time.monotonic() - begun), rss_mb()))
-        latency = tick_to_order_percentiles(engine)
-        summary = await engine.stop()
-        journal.close()
+    journal = Journal(config.journal.path)
+    engine = LiveEngine(
+        config,
+        rest_url=venue["rest_url"],
+        ws_url=venue["ws_url"],
+        credentials=venue["credentials"],
+        ssl_context=venue["ssl_context"],
+        journal=journal,
+    )
+    await engine.start()
+    begun = time.monotonic()
+    next_rss = rss_every
+    while (elapsed := time.monotonic() - begun) < seconds:
+        await asyncio.sleep(min(1.0, seconds - elapsed))
+        if rss_every and elapsed >= next_rss:
+            rss.append((round(elapsed), rss_mb()))
+            next_rss += rss_every
+    rss.append((round(time.monotonic() - begun), rss_mb()))
+    latency = tick_to_order_percentiles(engine)
+    summary = await engine.stop()
+    journal.close()
     return {
         "seconds": seconds,
         "latency_us": latency,
@@ -104,13 +126,52 @@ async def measure(seconds: float, rss_every: float) -> dict:
     }
 
 
+async def measure(seconds: float, rss_every: float, venue_in_loop: bool) -> dict:
+    folder = Path(tempfile.mkdtemp(prefix="tick-to-order-"))
+    config_path = write_config(folder)
+    if venue_in_loop:
+        async with LocalVenue(VenueConfig(symbols=("BTCUSDT",), seed=11, rate_limits=LIMITS)) as local:
+            where = {
+                "rest_url": local.rest_url,
+                "ws_url": local.ws_url,
+                "credentials": local.credentials[0],
+                "ssl_context": local.client_ssl_context,
+            }
+            return {"venue": "same event loop", **await run_engine(config_path, where, seconds, rss_every)}
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve-venue", "--seconds", str(seconds + 60)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        line = json.loads(server.stdout.readline())
+        where = {
+            "rest_url": line["rest_url"],
+            "ws_url": line["ws_url"],
+            "credentials": ApiCredentials(line["api_key"], line["secret"]),
+            "ssl_context": ssl.create_default_context(cafile=line["certificate"]),
+        }
+        return {"venue": "own process", **await run_engine(config_path, where, seconds, rss_every)}
+    finally:
+        server.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.wait(10)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--rss-every", type=float, default=0.0, help="sample RSS this often (s)")
     parser.add_argument("--json", metavar="PATH")
+    parser.add_argument("--venue-in-loop", action="store_true", help="run the venue in the engine's event loop")
+    parser.add_argument("--serve-venue", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    result = asyncio.run(measure(args.seconds, args.rss_every))
+    if args.serve_venue:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve_venue(args.seconds))
+        return 0
+    result = asyncio.run(measure(args.seconds, args.rss_every, args.venue_in_loop))
     print(json.dumps(result, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))

@@ -54,7 +54,6 @@ from marketmaker.exchanges.binance import (
     InstrumentInfo,
     NewOrder,
     OrderResult,
-    VenueConnectionError,
     VenueError,
 )
 from marketmaker.exchanges.events import AccountUpdate, OrderUpdate, StreamRestarted
@@ -391,7 +390,7 @@ class LiveEngine:
                     runtime.counters.ticks += 1
                     self._note_decision(runtime)
                     if actions:
-                        await self._send(runtime, actions, arrived_ns)
+                        self._send(runtime, actions, arrived_ns)
 
     def _note_decision(self, runtime: SymbolRuntime) -> None:
         decision = runtime.maker.decision or ""
@@ -411,60 +410,76 @@ class LiveEngine:
         if self.journal is not None:
             self.journal.record_halt_reset(runtime.symbol, time.time_ns())
 
-    async def _send(self, runtime: SymbolRuntime, actions: Sequence[OrderAction], arrived_ns: int) -> None:
-        assert self.client is not None
-        symbol = runtime.symbol
+    def _send(self, runtime: SymbolRuntime, actions: Sequence[OrderAction], arrived_ns: int) -> None:
+        """Hands a tick's actions to the order client without waiting for the venue: places and
+        cancels go out at once, concurrently, and the loop goes on ticking. The account already
+        holds the new orders (pending) and the cancels are marked in flight, so the next tick's
+        diff sees them and sends nothing twice."""
+        places = [a for a in actions if a.kind == "place"] if self.quoting else []
         cancels = [a for a in actions if a.kind == "cancel" and a.client_order_id not in runtime.cancelling]
-        places = [a for a in actions if a.kind == "place"]
         now = time.monotonic_ns()
-        if cancels and self.limiter.try_send(now, "cancels", orders=len(cancels), weight=1.0):
-            ids = [a.client_order_id for a in cancels]
-            runtime.cancelling.update(ids)
-            sent_ns = time.time_ns()
-            runtime.counters.cancels_sent += len(ids)
-            try:
-                results = await self.client.cancel_orders(symbol, ids)
-            except (VenueError, VenueConnectionError) as error:
-                # Nothing known to be cancelled: the orders stay live and the next tick retries.
-                logger.warning("%s: cancel of %d orders failed: %s", symbol, len(ids), error)
+        if places:
+            if self.limiter.try_send(now, "orders", orders=len(places), weight=float(len(places))):
+                orders = []
+                for action in places:
+                    size = action.size or 0.0
+                    runtime.account.add_order(action.client_order_id, action.side, action.price, size)
+                    orders.append(NewOrder(action.client_order_id, action.side, action.price, size, post_only=True))
+                runtime.counters.places_sent += len(orders)
+                self._spawn(self._send_places(runtime, places, orders, arrived_ns))
+            else:
+                runtime.counters.rate_limited += 1
+                runtime.dirty = True  # try again on the next update
+        if cancels:
+            if self.limiter.try_send(now, "cancels", orders=len(cancels), weight=1.0):
+                runtime.cancelling.update(a.client_order_id for a in cancels)
+                runtime.counters.cancels_sent += len(cancels)
+                self._spawn(self._send_cancels(runtime, cancels))
+            else:
+                runtime.counters.rate_limited += 1
                 runtime.dirty = True
-                return
-            finally:
-                runtime.cancelling.difference_update(ids)
-            for action, result in zip(cancels, results):
-                self._after_cancel(runtime, action, result, sent_ns)
-        elif cancels:
-            runtime.counters.rate_limited += 1
-        if not places or not self.quoting:
-            return
-        if not self.limiter.try_send(time.monotonic_ns(), "orders", orders=len(places), weight=float(len(places))):
-            runtime.counters.rate_limited += 1
-            runtime.dirty = True  # try again on the next update
-            return
-        orders = []
-        for action in places:
-            size = action.size or 0.0
-            runtime.account.add_order(action.client_order_id, action.side, action.price, size)
-            orders.append(NewOrder(action.client_order_id, action.side, action.price, size, post_only=True))
+
+    async def _send_places(
+        self, runtime: SymbolRuntime, places: list[OrderAction], orders: list[NewOrder], arrived_ns: int
+    ) -> None:
+        assert self.client is not None
         sent_ns = time.time_ns()
-        runtime.counters.places_sent += len(orders)
         try:
-            results = await self.client.place_orders(symbol, orders)
+            results = await self.client.place_orders(runtime.symbol, orders)
         except VenueError as error:
-            # The whole request was refused (or not sent while the venue's back-off lasts).
-            logger.warning("%s: %d orders not placed: %s", symbol, len(orders), error)
+            # Nothing went out (the venue's back-off is not over).
+            logger.warning("%s: %d orders not placed: %s", runtime.symbol, len(orders), error)
             results = [
                 OrderResult(order.client_order_id, "rejected", code=error.code, message=error.message)
                 for order in orders
             ]
         else:
-            latency = self.client.last_request_written_ns - arrived_ns
+            latency = self.client.last_place_written_ns - arrived_ns
             if arrived_ns and latency > 0:
                 runtime.counters.tick_to_order_ns.append(latency)
                 if len(runtime.counters.tick_to_order_ns) > 100_000:
                     del runtime.counters.tick_to_order_ns[:50_000]
         for action, result in zip(places, results):
             self._after_place(runtime, action, result, sent_ns)
+
+    async def _send_cancels(self, runtime: SymbolRuntime, cancels: list[OrderAction]) -> None:
+        assert self.client is not None
+        ids = [a.client_order_id for a in cancels]
+        sent_ns = time.time_ns()
+        try:
+            results = await self.client.cancel_orders(runtime.symbol, ids)
+        except VenueError as error:
+            # Nothing known to be cancelled: the orders stay live and the next tick retries.
+            logger.warning("%s: cancel of %d orders not sent: %s", runtime.symbol, len(ids), error)
+            runtime.dirty = True
+            self._wake.set()
+            return
+        finally:
+            runtime.cancelling.difference_update(ids)
+        for action, result in zip(cancels, results):
+            self._after_cancel(runtime, action, result, sent_ns)
+        runtime.dirty = True
+        self._wake.set()
 
     def _after_cancel(self, runtime: SymbolRuntime, action: OrderAction, result: OrderResult, sent_ns: int) -> None:
         cid = action.client_order_id
@@ -695,6 +710,9 @@ class LiveEngine:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self._background:
+            # In-flight orders get their answers (so the account knows them) before the cancels.
+            await asyncio.wait(list(self._background), timeout=2.0)
         for task in list(self._background):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -347,6 +347,8 @@ class BinanceFuturesClient:
         self.time_offset_ms = 0.0
         #: perf_counter_ns just before the last place/cancel request's bytes went to the socket.
         self.last_request_written_ns = 0
+        #: The same stamp for the last request that placed orders (POST order or batchOrders).
+        self.last_place_written_ns = 0
         self.instruments_by_symbol: dict[str, InstrumentInfo] = {}
         self._session: aiohttp.ClientSession | None = None
         self._headers = {"X-MBX-APIKEY": credentials.api_key}
@@ -400,6 +402,8 @@ class BinanceFuturesClient:
     ) -> None:
         if context.trace_request_ctx is self._order_request:
             self.last_request_written_ns = time.perf_counter_ns()
+            if params.method == "POST":  # a place (cancels are DELETEs)
+                self.last_place_written_ns = self.last_request_written_ns
 
     # -- time --------------------------------------------------------------------------------
 
