@@ -36,6 +36,7 @@ from typing import Any, TextIO
 from marketmaker._core import (
     Account,
     BookStatus,
+    FillOutcome,
     MarketMaker,
     OrderAction,
     OrderBook,
@@ -579,7 +580,7 @@ class LiveEngine:
                 is_maker=event.is_maker,
                 exchange_time_ns=event.transaction_time_ms * 1_000_000,
             )
-            if str(outcome) != str(outcome.DUPLICATE):
+            if outcome != FillOutcome.DUPLICATE:
                 runtime.counters.fills += 1
                 if self.journal is not None:
                     self.journal.record_fill(
@@ -692,6 +693,9 @@ class LiveEngine:
                 requote_tolerance_bps=new.orders.requote_tolerance_bps,
                 size_tolerance=new.orders.size_tolerance,
             )
+            gate = runtime.maker.risk
+            if gate is not None:
+                gate.take_limits(new.risk_gate())  # a latched halt stays
             runtime.dirty = True
         self.config = new
         self._wake.set()

@@ -401,6 +401,21 @@ impl PyRiskGate {
         })
     }
 
+    /// Takes ``other``'s limits (a hot reload: build a gate from the new config and pass it
+    /// here); this gate's latched halt, if any, stays.
+    ///
+    /// Examples
+    /// --------
+    /// >>> from marketmaker import RiskGate
+    /// >>> gate = RiskGate(max_position=1.0)
+    /// >>> gate.halt("operator", "manual")
+    /// True
+    /// >>> gate.take_limits(RiskGate(max_position=2.0)); gate.halted
+    /// 'manual'
+    fn take_limits(&mut self, other: PyRef<'_, PyRiskGate>) -> PyResult<()> {
+        Ok(self.gate.set_limits(*other.gate.limits())?)
+    }
+
     /// The latched halt's reason, or None.
     #[getter]
     fn halted(&self) -> Option<&'static str> {
