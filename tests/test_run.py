@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -63,38 +64,68 @@ def write_config(folder: Path, *, bps: float = 0.5, extra: str = "") -> Path:
     return path
 
 
-@pytest.mark.slow
-def test_run_quotes_fills_and_leaves_nothing_open(tmp_path: Path) -> None:
-    config = write_config(tmp_path)
-    started = time.monotonic()
+def run_cli(tmp_path: Path, config: Path, seconds: int) -> tuple[str, Path]:
     done = subprocess.run(
-        [sys.executable, "-m", "marketmaker.cli", "run", "--config", str(config), "--duration", "12", "--no-dashboard"],
+        [
+            sys.executable,
+            "-m",
+            "marketmaker.cli",
+            "run",
+            "--config",
+            str(config),
+            "--duration",
+            str(seconds),
+            "--no-dashboard",
+        ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         cwd=tmp_path,
         env={**os.environ, "PYTHONWARNINGS": "error"},
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
-    assert time.monotonic() - started < 60
+    return output, tmp_path / "journal.sqlite"
+
+
+def check_run(output: str, journal_path: Path) -> None:
+    """Both sides quoted, fills journaled exactly as the venue made them, inventory within its
+    limit, and nothing left open at the venue."""
     assert "our orders still open at the venue: 0" in output, output
-    summary = summarise(tmp_path / "journal.sqlite")
+    summary = summarise(journal_path)
     (symbol,) = summary.symbols
     assert symbol.orders_sent > 0
-    with Journal(tmp_path / "journal.sqlite") as journal:
+    with Journal(journal_path) as journal:
         run_id = summary.run.run_id
         orders = journal.orders(run_id)
         fills = journal.fills(run_id)
         snapshots = journal.snapshots(run_id)
     assert {order.side for order in orders if order.kind == "place"} == {"buy", "sell"}, "quotes both sides"
-    assert fills, f"no fill in 12 s:\n{output}"
+    assert fills, f"no fill:\n{output}"
     venue_fills = re.search(r"the embedded venue's fills of our account: (\d+) \(volume ([0-9.e+-]+)\)", output)
     assert venue_fills is not None, output
     assert len(fills) == int(venue_fills.group(1))
     assert sum(fill.size for fill in fills) == pytest.approx(float(venue_fills.group(2)), rel=1e-9, abs=1e-12)
     largest_order = max(order.size or 0.0 for order in orders)
     assert all(abs(s.position) <= MAX_POSITION + largest_order + 1e-9 for s in snapshots)
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_run_against_a_replayed_recording(tmp_path: Path, data_file: Callable[[str], Path]) -> None:
+    recording = data_file("binance-usdm/btcusdt_20240808.gz")
+    config = write_config(tmp_path, extra=f'\n[sim]\ndriver = "replay"\nrecording = "{recording}"\n')
+    output, journal_path = run_cli(tmp_path, config, 20)
+    check_run(output, journal_path)
+
+
+@pytest.mark.slow
+def test_run_quotes_fills_and_leaves_nothing_open(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    started = time.monotonic()
+    output, journal_path = run_cli(tmp_path, config, 12)
+    assert time.monotonic() - started < 60
+    check_run(output, journal_path)
 
 
 async def run_engine(folder: Path, seconds: float, edits: list[tuple[float, str]] | None = None) -> dict:
