@@ -67,6 +67,9 @@ logger = logging.getLogger(__name__)
 
 #: How long shutdown waits for the venue to confirm that none of our orders remain.
 CONFIRM_TIMEOUT_S = 10.0
+#: The venue cancels all our orders this long after the last refresh (Binance's dead-man switch).
+DEAD_MAN_COUNTDOWN_MS = 120_000
+DEAD_MAN_REFRESH_S = 30.0
 
 
 @dataclass
@@ -291,6 +294,7 @@ class LiveEngine:
             asyncio.create_task(self._maker_loop(), name="maker-loop"),
             asyncio.create_task(self._user_stream(), name="user-stream"),
             asyncio.create_task(self._snapshots(), name="snapshots"),
+            asyncio.create_task(self._dead_man_switch(), name="dead-man-switch"),
         ]
         if self.out is not None and config.dashboard.status_line_s > 0:
             self._tasks.append(asyncio.create_task(self._status_lines(), name="status-lines"))
@@ -603,6 +607,18 @@ class LiveEngine:
 
     # -- periodic -------------------------------------------------------------------------------
 
+    async def _dead_man_switch(self) -> None:
+        """Keeps the venue's countdown cancel-all armed (120 s, refreshed every 30 s): if this
+        process dies or loses the venue, the venue cancels our orders itself."""
+        assert self.client is not None
+        while True:
+            for symbol in self.runtimes:
+                try:
+                    await self.client.countdown_cancel_all(symbol, DEAD_MAN_COUNTDOWN_MS)
+                except Exception as error:  # the next refresh tries again; the countdown is still running
+                    logger.warning("%s: refreshing the countdown cancel-all failed: %s", symbol, error)
+            await asyncio.sleep(DEAD_MAN_REFRESH_S)
+
     async def _snapshots(self) -> None:
         interval = max(0.1, self.config.journal.snapshot_interval_s)
         while True:
@@ -768,6 +784,8 @@ class LiveEngine:
                 await asyncio.sleep(0.5)
                 continue
             if remaining == 0:
+                with contextlib.suppress(Exception):  # disarm: nothing of ours is left to cancel
+                    await self.client.countdown_cancel_all(symbol, 0)
                 break
             await asyncio.sleep(0.2)
         return max(remaining, 0) if remaining >= 0 else len(self.runtimes[symbol].account.open_orders)
