@@ -619,6 +619,19 @@ impl OrderBook {
         }
     }
 
+    /// A stamp of the side's best `depth` levels: two equal stamps taken from the same book (or
+    /// from any books: every book, and every clone, stamps differently) mean those levels did
+    /// not change in between. None when `depth` is deeper than the book keeps contiguous (then
+    /// changes are not tracked; see [`Self::keep_contiguous_levels`]).
+    #[inline]
+    #[must_use]
+    pub fn top_stamp(&self, side: Side, depth: usize) -> Option<(u64, u64)> {
+        match side {
+            Side::Buy => self.bids.top_stamp(depth),
+            Side::Sell => self.asks.top_stamp(depth),
+        }
+    }
+
     /// Keeps at least `depth` levels a side contiguous next to the touch (64 by default), so
     /// that [`Self::top_levels`] up to that depth is a plain slice. Readers that watch deeper
     /// levels (a feature engine with `depths = [5, 200]`) ask for it once.
