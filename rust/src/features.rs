@@ -595,8 +595,12 @@ pub struct FeatureEngine {
     window: VecDeque<TickRecord>,
     sums: TickRecord,
     ticks_since_resum: usize,
+    /// Each side's best levels at the previous tick, when they were read again this tick
+    /// (`*_refreshed`; otherwise they are the levels in `bid_read`/`ask_read`).
     previous_bids: SideLevels,
     previous_asks: SideLevels,
+    bid_refreshed: bool,
+    ask_refreshed: bool,
     previous_mid: f64,
     previous_time_ns: Option<i64>,
     pending_return: f64,
@@ -648,6 +652,8 @@ impl FeatureEngine {
             ticks_since_resum: 0,
             previous_bids: SideLevels::EMPTY,
             previous_asks: SideLevels::EMPTY,
+            bid_refreshed: false,
+            ask_refreshed: false,
             previous_mid: 0.0,
             previous_time_ns: None,
             pending_return: 0.0,
@@ -720,38 +726,91 @@ impl FeatureEngine {
             Side::Sell => &self.ask_read,
         };
         if stamp.is_some() && stamp == kept.stamp {
+            match side {
+                Side::Buy => self.bid_refreshed = false,
+                Side::Sell => self.ask_refreshed = false,
+            }
             return;
         }
-        let levels = SideLevels::read(book, side, self.config.ofi_levels);
-        let (vwap_size, vwap_ticks) = side_vwap(book, side, self.config.depths[0]);
+        let view = book.top_levels(side, self.levels_read);
+        let (depth_sizes, (vwap_size, vwap_ticks), levels) = if view.is_contiguous() {
+            // The common case: every level read is in two slices, best last.
+            let keys = view.near_keys_best_last();
+            let sizes = view.near_sizes_best_last();
+            let negated = view.ticks_negated();
+            let top = |depth: usize| keys.len().saturating_sub(depth);
+            let deepest = self.config.depths[self.config.depths.len() - 1];
+            let vwap_from = top(self.config.depths[0]);
+            let mut vwap = (0.0, 0.0);
+            for (key, size) in keys[vwap_from..].iter().zip(&sizes[vwap_from..]).rev() {
+                let ticks = if negated { -key } else { *key };
+                vwap.0 += size;
+                vwap.1 += ticks as f64 * size;
+            }
+            let levels_from = top(self.config.ofi_levels);
+            let mut levels = SideLevels::EMPTY;
+            for (rank, (key, size)) in keys[levels_from..]
+                .iter()
+                .zip(&sizes[levels_from..])
+                .rev()
+                .enumerate()
+            {
+                levels.ticks[rank] = if negated { -key } else { *key };
+                levels.sizes[rank] = *size;
+            }
+            levels.count = keys.len() - levels_from;
+            (
+                self.depth_sizes(&sizes[top(deepest)..], std::iter::empty()),
+                vwap,
+                levels,
+            )
+        } else {
+            let deep = book.top_levels(side, self.config.depths[self.config.depths.len() - 1]);
+            (
+                self.depth_sizes(deep.near_sizes_best_last(), deep.far_sizes_best_first()),
+                side_vwap(book, side, self.config.depths[0]),
+                SideLevels::read(book, side, self.config.ofi_levels),
+            )
+        };
         let fresh = SideRead {
             stamp,
-            depth_sizes: self.depth_sizes(book, side),
+            depth_sizes,
             vwap_size,
             vwap_ticks,
             levels_size: levels.sizes[..levels.count].iter().sum::<f64>(),
             levels,
         };
         match side {
-            Side::Buy => self.bid_read = fresh,
-            Side::Sell => self.ask_read = fresh,
+            Side::Buy => {
+                self.previous_bids = self.bid_read.levels;
+                self.bid_refreshed = true;
+                self.bid_read = fresh;
+            }
+            Side::Sell => {
+                self.previous_asks = self.ask_read.levels;
+                self.ask_refreshed = true;
+                self.ask_read = fresh;
+            }
         }
     }
 
-    /// One side's summed (level-weighted) sizes at every configured depth, its levels read once.
-    fn depth_sizes(&self, book: &OrderBook, side: Side) -> [f64; MAX_DEPTHS] {
+    /// One side's summed (level-weighted) sizes at every configured depth, from its best
+    /// `deepest` levels: `sizes` (contiguous, best last) then `far` (best first).
+    fn depth_sizes(
+        &self,
+        sizes: &[f64],
+        far: impl ExactSizeIterator<Item = f64>,
+    ) -> [f64; MAX_DEPTHS] {
         let depths = &self.config.depths;
-        let deepest = depths[depths.len() - 1];
         let mut sizes_out = [0.0; MAX_DEPTHS];
-        let view = book.top_levels(side, deepest);
-        let sizes = view.near_sizes_best_last();
+        let view_len = sizes.len() + far.len();
         let weights =
-            &self.level_weights_best_last[self.level_weights_best_last.len() - view.len()..];
+            &self.level_weights_best_last[self.level_weights_best_last.len() - view_len..];
         let near_weights = &weights[weights.len() - sizes.len()..];
         // Depth d is the last min(d, len) entries: sum the shallowest first, then extend.
         let mut total = 0.0;
         let mut end = sizes.len();
-        let mut far = view.far_sizes_best_first();
+        let mut far = far;
         let mut far_taken = 0;
         for (slot, depth) in sizes_out.iter_mut().zip(depths) {
             let start = sizes.len().saturating_sub(*depth);
@@ -870,7 +929,16 @@ impl FeatureEngine {
         };
         let first_tick = self.previous_time_ns.is_none();
         if !first_tick {
-            let (pb, pa) = (&self.previous_bids, &self.previous_asks);
+            let pb = if self.bid_refreshed {
+                &self.previous_bids
+            } else {
+                bids
+            };
+            let pa = if self.ask_refreshed {
+                &self.previous_asks
+            } else {
+                asks
+            };
             record.ofi = ofi_event(
                 best_bid,
                 (pb.ticks[0], pb.sizes[0]),
@@ -903,8 +971,6 @@ impl FeatureEngine {
             record.dt_s = dt_s;
             self.update_ewma(log_return, dt_s);
         }
-        self.previous_bids = self.bid_read.levels;
-        self.previous_asks = self.ask_read.levels;
         self.previous_mid = mid;
         self.previous_time_ns = Some(time_ns);
 
