@@ -176,6 +176,32 @@ impl<'a> Scanner<'a> {
         Ok(std::str::from_utf8(&self.text[start..end]).ok())
     }
 
+    /// The common level right here, written without whitespace: `["<price>","<size>"]` with
+    /// both numbers in the shape [`short_decimal`] reads, the price on the grid and positive.
+    /// Returns it with the scanner moved past it; None (the scanner unmoved) for anything
+    /// else, which the general path reads (with the same result, or the error that names it).
+    #[inline(always)] // read for every level: no call, no returned enum
+    #[allow(clippy::inline_always)]
+    fn quick_level(&mut self, grid: &PriceGrid) -> Option<Level> {
+        let text = self.text;
+        let at = self.at;
+        if text.get(at..at + 2)? != b"[\"" {
+            return None;
+        }
+        let (mantissa, scale, end) = short_decimal(text, at + 2)?;
+        let ticks = grid.ticks_of_digits(mantissa, scale)?;
+        if text.get(end + 1..end + 3)? != b",\"" {
+            return None;
+        }
+        let (mantissa, scale, end) = short_decimal(text, end + 3)?;
+        let size = size_of_digits(mantissa, scale)?;
+        if *text.get(end + 1)? != b']' {
+            return None;
+        }
+        self.at = end + 2;
+        Some((ticks, size))
+    }
+
     /// The common number string right here (no whitespace before it), read eight bytes at a
     /// time: `(mantissa, scale, digits text)`, the scanner moved past it. None (the scanner
     /// unmoved) for anything else, which [`Self::decimal_string`] then reads.
@@ -314,6 +340,33 @@ impl<'a> Scanner<'a> {
             return Ok(());
         }
         loop {
+            if let Some(level) = self.quick_level(grid) {
+                out.push(level);
+                match self.text.get(self.at) {
+                    Some(b',') => {
+                        self.at += 1;
+                        continue;
+                    }
+                    Some(b']') => {
+                        self.at += 1;
+                        return Ok(());
+                    }
+                    // Whitespace or anything else: the general path below decides.
+                    _ => {}
+                }
+                match self.peek() {
+                    Some(b',') => self.at += 1,
+                    Some(b']') => {
+                        self.at += 1;
+                        return Ok(());
+                    }
+                    _ => {
+                        let index = out.len() - 1;
+                        return Err(self.unexpected(&format!("',' or ']' after {name}[{index}]")));
+                    }
+                }
+                continue;
+            }
             let index = out.len();
             let field = || format!("{name}[{index}]");
             self.expect(b'[')?;
