@@ -245,8 +245,9 @@ fn feature_row(features: &crate::features::Features, row: &mut [f64]) {
 /// Replays level updates (no sequence check) and trades through `book`, `tape` and `engine`,
 /// updating the features after every update that ends a message (`message_ends[i]`, or every
 /// update when `None`). Trades with a time at or before the message's time reach the tape
-/// first. Writes one row of [`feature_column_names`] per message into `out`, column by column
-/// (column `c` of row `r` at `c × rows + r`), and returns the number of rows. Everything is validated before anything is applied.
+/// first. Writes one row of [`feature_column_names`] per message into `out`, one vector per
+/// column (`out[c][r]`), and returns the number of rows. Everything is validated before
+/// anything is applied.
 ///
 /// # Panics
 /// When the update arrays differ in length, or `out` is shorter than rows × columns.
@@ -261,7 +262,7 @@ pub fn run_features(
     sizes: &[f64],
     message_ends: Option<&[bool]>,
     trades: Option<BatchTrades<'_>>,
-    out: &mut Vec<f64>,
+    out: &mut Vec<Vec<f64>>,
 ) -> CoreResult<usize> {
     let count = is_bid.len();
     book.keep_contiguous_levels(engine.levels_read());
@@ -299,18 +300,19 @@ pub fn run_features(
     let width = feature_column_names(&engine.config().depths).len();
     let rows = message_ends.map_or(count, |ends| ends.iter().filter(|end| **end).count());
     out.clear();
-    out.resize(rows * width, 0.0);
-    // Rows go to a small row-major block that is copied column by column when full: writing
+    out.extend((0..width).map(|_| Vec::with_capacity(rows)));
+    // Rows go to a small row-major block that is appended column by column when full: writing
     // each row straight into 20-odd columns megabytes apart thrashes the cache and the TLB.
+    // The columns are only appended to (never zero-filled first).
     let mut block = vec![0.0; FEATURE_BLOCK_ROWS * width];
     let mut in_block = 0;
-    let mut flushed = 0;
-    let flush = |block: &[f64], in_block: usize, flushed: usize, out: &mut [f64]| {
-        for column in 0..width {
-            let target = &mut out[column * rows + flushed..column * rows + flushed + in_block];
-            for (r, slot) in target.iter_mut().enumerate() {
-                *slot = block[r * width + column];
-            }
+    let flush = |block: &[f64], in_block: usize, out: &mut [Vec<f64>]| {
+        for (column, target) in out.iter_mut().enumerate() {
+            target.extend(
+                block[..in_block * width]
+                    .chunks_exact(width)
+                    .map(|row| row[column]),
+            );
         }
     };
     let mut next_trade = 0;
@@ -344,11 +346,10 @@ pub fn run_features(
         );
         in_block += 1;
         if in_block == FEATURE_BLOCK_ROWS {
-            flush(&block, in_block, flushed, out);
-            flushed += in_block;
+            flush(&block, in_block, out);
             in_block = 0;
         }
     }
-    flush(&block, in_block, flushed, out);
+    flush(&block, in_block, out);
     Ok(rows)
 }

@@ -46,6 +46,28 @@ impl<'a> LevelsView<'a> {
         self.len() == 0
     }
 
+    /// Whether the whole view is contiguous (nothing past [`Self::near_sizes_best_last`]).
+    #[inline]
+    #[must_use]
+    pub fn is_contiguous(&self) -> bool {
+        self.beyond.is_empty()
+    }
+
+    /// Prices in ticks of the contiguous part of the view, best level last, as stored: negated
+    /// for asks (see [`Self::ticks_negated`]).
+    #[inline]
+    #[must_use]
+    pub fn near_keys_best_last(&self) -> &'a [i64] {
+        self.keys
+    }
+
+    /// Whether [`Self::near_keys_best_last`] holds negated ticks (an ask side).
+    #[inline]
+    #[must_use]
+    pub fn ticks_negated(&self) -> bool {
+        self.negated
+    }
+
     /// Sizes of the contiguous part of the view, best level last.
     #[inline]
     #[must_use]
@@ -56,7 +78,8 @@ impl<'a> LevelsView<'a> {
     /// Sizes of the levels past the contiguous part, best first (empty unless the view is deeper
     /// than the book keeps contiguous).
     #[inline]
-    pub fn far_sizes_best_first(&self) -> impl Iterator<Item = f64> + '_ {
+    #[must_use]
+    pub fn far_sizes_best_first(&self) -> impl ExactSizeIterator<Item = f64> + '_ {
         self.beyond.iter().map(|(_, size)| *size)
     }
 
@@ -616,6 +639,19 @@ impl OrderBook {
             sizes,
             beyond,
             negated: side == Side::Sell,
+        }
+    }
+
+    /// A stamp of the side's best `depth` levels: two equal stamps taken from the same book (or
+    /// from any books: every book, and every clone, stamps differently) mean those levels did
+    /// not change in between. None when `depth` is deeper than the book keeps contiguous (then
+    /// changes are not tracked; see [`Self::keep_contiguous_levels`]).
+    #[inline]
+    #[must_use]
+    pub fn top_stamp(&self, side: Side, depth: usize) -> Option<(u64, u64)> {
+        match side {
+            Side::Buy => self.bids.top_stamp(depth),
+            Side::Sell => self.asks.top_stamp(depth),
         }
     }
 

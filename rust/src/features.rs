@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 
 use crate::book::OrderBook;
 use crate::error::{CoreError, CoreResult};
+use crate::price::PriceGrid;
 use crate::side::Side;
 use crate::trades::TradeTape;
 
@@ -263,34 +264,37 @@ struct TickRecord {
     voi: f64,
     touch_depth: f64,
     deep_depth: f64,
-    has_return: f64,
+    has_return: i64,
     /// 1 when the mid moved this tick (an exact count, so a still window has volatility 0).
-    moved: f64,
+    moved: i64,
     log_return: f64,
     log_return_sq: f64,
     dt_s: f64,
     buy_volume: f64,
     sell_volume: f64,
     notional: f64,
-    trades: f64,
+    trades: i64,
 }
 
 impl TickRecord {
-    fn add_to(&self, sums: &mut Self, sign: f64) {
+    fn add_to(&self, sums: &mut Self, sign: i64) {
+        let count_sign = sign;
+        #[allow(clippy::cast_precision_loss)] // ±1
+        let sign = sign as f64;
         sums.ofi += sign * self.ofi;
         sums.deep_ofi += sign * self.deep_ofi;
         sums.voi += sign * self.voi;
         sums.touch_depth += sign * self.touch_depth;
         sums.deep_depth += sign * self.deep_depth;
-        sums.has_return += sign * self.has_return;
-        sums.moved += sign * self.moved;
+        sums.has_return += count_sign * self.has_return;
+        sums.moved += count_sign * self.moved;
         sums.log_return += sign * self.log_return;
         sums.log_return_sq += sign * self.log_return_sq;
         sums.dt_s += sign * self.dt_s;
         sums.buy_volume += sign * self.buy_volume;
         sums.sell_volume += sign * self.sell_volume;
         sums.notional += sign * self.notional;
-        sums.trades += sign * self.trades;
+        sums.trades += count_sign * self.trades;
     }
 }
 
@@ -320,6 +324,33 @@ impl SideLevels {
         }
         out
     }
+}
+
+/// What the engine reads from one side of the book, kept while the side's best levels (as far
+/// as the engine reads) do not change: the book's stamp of them says when they did.
+#[derive(Debug, Clone, Copy)]
+struct SideRead {
+    /// The book's stamp of the levels read (None: not tracked, read again every tick).
+    stamp: Option<(u64, u64)>,
+    /// Summed (level-weighted) sizes of the best `depths[k]` levels.
+    depth_sizes: [f64; MAX_DEPTHS],
+    /// Size of the best `depths[0]` levels, and their ticks weighted by size (weighted mid).
+    vwap_size: f64,
+    vwap_ticks: f64,
+    /// The best `ofi_levels` levels, and their summed size.
+    levels: SideLevels,
+    levels_size: f64,
+}
+
+impl SideRead {
+    const EMPTY: Self = Self {
+        stamp: None,
+        depth_sizes: [0.0; MAX_DEPTHS],
+        vwap_size: 0.0,
+        vwap_ticks: 0.0,
+        levels: SideLevels::EMPTY,
+        levels_size: 0.0,
+    };
 }
 
 /// Σ values, with four accumulators (the order differs from a plain left-to-right sum only in
@@ -423,7 +454,7 @@ pub fn dead_band(signal: f64, band: f64) -> f64 {
 struct RidgeModel {
     size: usize,
     weights: [f64; MAX_REGRESSORS],
-    /// `A / λ^t` (symmetric).
+    /// `A / λ^t` (symmetric; only the lower triangle is kept up to date).
     moments: [[f64; MAX_REGRESSORS]; MAX_REGRESSORS],
     targets: [f64; MAX_REGRESSORS],
     /// `1 / λ^t`: what the stored sums are multiplied by.
@@ -468,10 +499,13 @@ impl RidgeModel {
         for (target, w) in self.targets.iter_mut().zip(&weighted) {
             *target += w * y;
         }
-        // The full fixed-size matrix (unused regressors are zero): branch-free and vectorised,
-        // cheaper than walking the upper triangle of a run-time size.
-        for (row, w) in self.moments.iter_mut().zip(&weighted) {
-            for (moment, x_j) in row.iter_mut().zip(x) {
+        // The lower triangle (all the Cholesky solve reads), used regressors only.
+        for (i, (row, w)) in self.moments[..self.size]
+            .iter_mut()
+            .zip(&weighted)
+            .enumerate()
+        {
+            for (moment, x_j) in row[..=i].iter_mut().zip(x) {
                 *moment += w * x_j;
             }
         }
@@ -561,13 +595,28 @@ pub struct FeatureEngine {
     window: VecDeque<TickRecord>,
     sums: TickRecord,
     ticks_since_resum: usize,
+    /// Each side's best levels at the previous tick, when they were read again this tick
+    /// (`*_refreshed`; otherwise they are the levels in `bid_read`/`ask_read`).
     previous_bids: SideLevels,
     previous_asks: SideLevels,
+    bid_refreshed: bool,
+    ask_refreshed: bool,
     previous_mid: f64,
     previous_time_ns: Option<i64>,
     pending_return: f64,
     pending_dt_s: f64,
     ewma_variance: Option<f64>,
+    /// The last EWMA step's interval and its weight `1 − exp(−ln 2 · dt / half-life)` (steps
+    /// are often equally spaced: the weight is not computed again for the same interval).
+    ewma_alpha: (f64, f64),
+    /// `|x|` below which `tanh(x)` is surely inside the dead band (the skew's squashed signals
+    /// are then 0 without computing `tanh`).
+    tanh_dead_limit: f64,
+    /// Levels a side the engine reads (its deepest depth or OFI level).
+    levels_read: usize,
+    /// What was read from each side, kept while the side's best levels do not change.
+    bid_read: SideRead,
+    ask_read: SideRead,
     /// The tape's trade count at the last tick (None before the first tick, whose trades are
     /// not counted: they arrived before the engine's first tick, like its order flow).
     trades_seen: Option<u64>,
@@ -603,11 +652,18 @@ impl FeatureEngine {
             ticks_since_resum: 0,
             previous_bids: SideLevels::EMPTY,
             previous_asks: SideLevels::EMPTY,
+            bid_refreshed: false,
+            ask_refreshed: false,
             previous_mid: 0.0,
             previous_time_ns: None,
             pending_return: 0.0,
             pending_dt_s: 0.0,
             ewma_variance: None,
+            ewma_alpha: (f64::NAN, f64::NAN),
+            tanh_dead_limit: tanh_dead_limit(config.dead_band),
+            levels_read: levels_read(&config),
+            bid_read: SideRead::EMPTY,
+            ask_read: SideRead::EMPTY,
             trades_seen: None,
             model: RidgeModel::new(regressors, config.forgetting),
             pending: VecDeque::with_capacity(pending_capacity),
@@ -632,8 +688,7 @@ impl FeatureEngine {
     /// How many levels a side the engine reads from the book (its deepest depth or OFI level).
     #[must_use]
     pub fn levels_read(&self) -> usize {
-        let deepest = self.config.depths.iter().copied().max().unwrap_or(0);
-        deepest.max(self.config.ofi_levels)
+        self.levels_read
     }
 
     /// The features as of the last tick.
@@ -649,6 +704,7 @@ impl FeatureEngine {
         config.dead_band = dead_band;
         config.validate()?;
         self.config = config;
+        self.tanh_dead_limit = tanh_dead_limit(dead_band);
         self.features.skew = self.skew(&self.features);
         Ok(())
     }
@@ -662,52 +718,132 @@ impl FeatureEngine {
         }
     }
 
-    /// The imbalance at every configured depth, each side's levels read once.
-    fn imbalances(&self, book: &OrderBook, out: &mut [f64; MAX_DEPTHS]) {
-        let depths = &self.config.depths;
-        let deepest = depths[depths.len() - 1];
-        let side_sizes = |side, sizes_out: &mut [f64; MAX_DEPTHS]| {
-            let view = book.top_levels(side, deepest);
-            let sizes = view.near_sizes_best_last();
-            let weights =
-                &self.level_weights_best_last[self.level_weights_best_last.len() - view.len()..];
-            let near_weights = &weights[weights.len() - sizes.len()..];
-            // Depth d is the last min(d, len) entries: sum the shallowest first, then extend.
-            let mut total = 0.0;
-            let mut end = sizes.len();
-            let mut far = view.far_sizes_best_first();
-            let mut far_taken = 0;
-            for (slot, depth) in sizes_out.iter_mut().zip(depths) {
-                let start = sizes.len().saturating_sub(*depth);
-                if start < end {
-                    total += if self.config.level_decay == 0.0 {
-                        sum(&sizes[start..end])
-                    } else {
-                        dot(&sizes[start..end], &near_weights[start..end])
-                    };
-                    end = start;
-                }
-                // Past the contiguous levels (a book that keeps fewer than `deepest`): the rest
-                // one level at a time, weights continuing outward.
-                while sizes.len() + far_taken < *depth {
-                    let Some(size) = far.next() else { break };
-                    let rank = sizes.len() + far_taken;
-                    let weight = weights[weights.len() - 1 - rank];
-                    total += if self.config.level_decay == 0.0 {
-                        size
-                    } else {
-                        size * weight
-                    };
-                    far_taken += 1;
-                }
-                *slot = total;
-            }
+    /// Reads `side` again unless the book's stamp says its best levels are as last read.
+    fn refresh_side(&mut self, book: &OrderBook, side: Side) {
+        let stamp = book.top_stamp(side, self.levels_read);
+        let kept = match side {
+            Side::Buy => &self.bid_read,
+            Side::Sell => &self.ask_read,
         };
-        let mut bids = [0.0; MAX_DEPTHS];
-        let mut asks = [0.0; MAX_DEPTHS];
-        side_sizes(Side::Buy, &mut bids);
-        side_sizes(Side::Sell, &mut asks);
-        for (k, slot) in out.iter_mut().enumerate().take(depths.len()) {
+        if stamp.is_some() && stamp == kept.stamp {
+            match side {
+                Side::Buy => self.bid_refreshed = false,
+                Side::Sell => self.ask_refreshed = false,
+            }
+            return;
+        }
+        let view = book.top_levels(side, self.levels_read);
+        let (depth_sizes, (vwap_size, vwap_ticks), levels) = if view.is_contiguous() {
+            // The common case: every level read is in two slices, best last.
+            let keys = view.near_keys_best_last();
+            let sizes = view.near_sizes_best_last();
+            let negated = view.ticks_negated();
+            let top = |depth: usize| keys.len().saturating_sub(depth);
+            let deepest = self.config.depths[self.config.depths.len() - 1];
+            let vwap_from = top(self.config.depths[0]);
+            let mut vwap = (0.0, 0.0);
+            for (key, size) in keys[vwap_from..].iter().zip(&sizes[vwap_from..]).rev() {
+                let ticks = if negated { -key } else { *key };
+                vwap.0 += size;
+                vwap.1 += ticks as f64 * size;
+            }
+            let levels_from = top(self.config.ofi_levels);
+            let mut levels = SideLevels::EMPTY;
+            for (rank, (key, size)) in keys[levels_from..]
+                .iter()
+                .zip(&sizes[levels_from..])
+                .rev()
+                .enumerate()
+            {
+                levels.ticks[rank] = if negated { -key } else { *key };
+                levels.sizes[rank] = *size;
+            }
+            levels.count = keys.len() - levels_from;
+            (
+                self.depth_sizes(&sizes[top(deepest)..], std::iter::empty()),
+                vwap,
+                levels,
+            )
+        } else {
+            let deep = book.top_levels(side, self.config.depths[self.config.depths.len() - 1]);
+            (
+                self.depth_sizes(deep.near_sizes_best_last(), deep.far_sizes_best_first()),
+                side_vwap(book, side, self.config.depths[0]),
+                SideLevels::read(book, side, self.config.ofi_levels),
+            )
+        };
+        let fresh = SideRead {
+            stamp,
+            depth_sizes,
+            vwap_size,
+            vwap_ticks,
+            levels_size: levels.sizes[..levels.count].iter().sum::<f64>(),
+            levels,
+        };
+        match side {
+            Side::Buy => {
+                self.previous_bids = self.bid_read.levels;
+                self.bid_refreshed = true;
+                self.bid_read = fresh;
+            }
+            Side::Sell => {
+                self.previous_asks = self.ask_read.levels;
+                self.ask_refreshed = true;
+                self.ask_read = fresh;
+            }
+        }
+    }
+
+    /// One side's summed (level-weighted) sizes at every configured depth, from its best
+    /// `deepest` levels: `sizes` (contiguous, best last) then `far` (best first).
+    fn depth_sizes(
+        &self,
+        sizes: &[f64],
+        far: impl ExactSizeIterator<Item = f64>,
+    ) -> [f64; MAX_DEPTHS] {
+        let depths = &self.config.depths;
+        let mut sizes_out = [0.0; MAX_DEPTHS];
+        let view_len = sizes.len() + far.len();
+        let weights =
+            &self.level_weights_best_last[self.level_weights_best_last.len() - view_len..];
+        let near_weights = &weights[weights.len() - sizes.len()..];
+        // Depth d is the last min(d, len) entries: sum the shallowest first, then extend.
+        let mut total = 0.0;
+        let mut end = sizes.len();
+        let mut far = far;
+        let mut far_taken = 0;
+        for (slot, depth) in sizes_out.iter_mut().zip(depths) {
+            let start = sizes.len().saturating_sub(*depth);
+            if start < end {
+                total += if self.config.level_decay == 0.0 {
+                    sum(&sizes[start..end])
+                } else {
+                    dot(&sizes[start..end], &near_weights[start..end])
+                };
+                end = start;
+            }
+            // Past the contiguous levels (a book that keeps fewer than `deepest`): the rest
+            // one level at a time, weights continuing outward.
+            while sizes.len() + far_taken < *depth {
+                let Some(size) = far.next() else { break };
+                let rank = sizes.len() + far_taken;
+                let weight = weights[weights.len() - 1 - rank];
+                total += if self.config.level_decay == 0.0 {
+                    size
+                } else {
+                    size * weight
+                };
+                far_taken += 1;
+            }
+            *slot = total;
+        }
+        sizes_out
+    }
+
+    /// The imbalance at every configured depth, from both sides' reads.
+    fn imbalances(&self, out: &mut [f64; MAX_DEPTHS]) {
+        let (bids, asks) = (&self.bid_read.depth_sizes, &self.ask_read.depth_sizes);
+        for (k, slot) in out.iter_mut().enumerate().take(self.config.depths.len()) {
             let total = bids[k] + asks[k];
             *slot = if total > 0.0 {
                 (bids[k] - asks[k]) / total
@@ -734,10 +870,12 @@ impl FeatureEngine {
         features.microprice =
             (bid_price * best_ask.1 + ask_price * best_bid.1) / (best_bid.1 + best_ask.1);
         features.spread_bps = (ask_price - bid_price) / mid * 1e4;
-        features.weighted_mid = weighted_mid(book, self.config.depths[0], mid);
-        self.imbalances(book, &mut features.imbalances);
+        self.refresh_side(book, Side::Buy);
+        self.refresh_side(book, Side::Sell);
+        features.weighted_mid = weighted_mid(&self.bid_read, &self.ask_read, grid, mid);
+        self.imbalances(&mut features.imbalances);
 
-        let record = self.tick_record(book, best_bid, best_ask, mid, tape, time_ns);
+        let record = self.tick_record(best_bid, best_ask, mid, tape, time_ns);
         self.push_record(record);
 
         let sums = &self.sums;
@@ -753,7 +891,7 @@ impl FeatureEngine {
         let volume = sums.buy_volume + sums.sell_volume;
         features.trade_imbalance =
             ratio_or_zero(sums.buy_volume - sums.sell_volume, volume).clamp(-1.0, 1.0);
-        features.trade_count = sums.trades.round() as u64;
+        features.trade_count = sums.trades.max(0) as u64;
         features.vwap = if volume > 0.0 {
             sums.notional / volume
         } else {
@@ -775,7 +913,6 @@ impl FeatureEngine {
     /// return, and the trades that reached the tape since then.
     fn tick_record(
         &mut self,
-        book: &OrderBook,
         best_bid: (i64, f64),
         best_ask: (i64, f64),
         mid: f64,
@@ -783,19 +920,25 @@ impl FeatureEngine {
         time_ns: i64,
     ) -> TickRecord {
         // Order flow between the previous tick and this one.
-        let levels = self.config.ofi_levels;
-        let bids = SideLevels::read(book, Side::Buy, levels);
-        let asks = SideLevels::read(book, Side::Sell, levels);
+        let bids = &self.bid_read.levels;
+        let asks = &self.ask_read.levels;
         let mut record = TickRecord {
             touch_depth: (best_bid.1 + best_ask.1) / 2.0,
-            deep_depth: (bids.sizes[..bids.count].iter().sum::<f64>()
-                + asks.sizes[..asks.count].iter().sum::<f64>())
-                / 2.0,
+            deep_depth: (self.bid_read.levels_size + self.ask_read.levels_size) / 2.0,
             ..TickRecord::default()
         };
         let first_tick = self.previous_time_ns.is_none();
         if !first_tick {
-            let (pb, pa) = (&self.previous_bids, &self.previous_asks);
+            let pb = if self.bid_refreshed {
+                &self.previous_bids
+            } else {
+                bids
+            };
+            let pa = if self.ask_refreshed {
+                &self.previous_asks
+            } else {
+                asks
+            };
             record.ofi = ofi_event(
                 best_bid,
                 (pb.ticks[0], pb.sizes[0]),
@@ -821,15 +964,13 @@ impl FeatureEngine {
                 .sum();
             let dt_s = (time_ns - self.previous_time_ns.unwrap_or(time_ns)).max(0) as f64 / 1e9;
             let log_return = (mid / self.previous_mid).ln();
-            record.has_return = 1.0;
-            record.moved = if log_return == 0.0 { 0.0 } else { 1.0 };
+            record.has_return = 1;
+            record.moved = i64::from(log_return != 0.0);
             record.log_return = log_return;
             record.log_return_sq = log_return * log_return;
             record.dt_s = dt_s;
             self.update_ewma(log_return, dt_s);
         }
-        self.previous_bids = bids;
-        self.previous_asks = asks;
         self.previous_mid = mid;
         self.previous_time_ns = Some(time_ns);
 
@@ -845,7 +986,7 @@ impl FeatureEngine {
                     Side::Sell => record.sell_volume += trade.size,
                 }
                 record.notional += trade.price * trade.size;
-                record.trades += 1.0;
+                record.trades += 1;
             }
             self.trades_seen = Some(tape.total_count());
         }
@@ -859,9 +1000,14 @@ impl FeatureEngine {
             return;
         }
         let rate = self.pending_return * self.pending_return / self.pending_dt_s;
-        let alpha = 1.0
-            - (-std::f64::consts::LN_2 * self.pending_dt_s / self.config.volatility_half_life_s)
-                .exp();
+        if self.ewma_alpha.0 != self.pending_dt_s {
+            let alpha = 1.0
+                - (-std::f64::consts::LN_2 * self.pending_dt_s
+                    / self.config.volatility_half_life_s)
+                    .exp();
+            self.ewma_alpha = (self.pending_dt_s, alpha);
+        }
+        let alpha = self.ewma_alpha.1;
         self.ewma_variance = Some(match self.ewma_variance {
             Some(variance) => (1.0 - alpha) * variance + alpha * rate,
             None => rate,
@@ -873,18 +1019,18 @@ impl FeatureEngine {
     fn push_record(&mut self, record: TickRecord) {
         if self.window.len() == self.config.tick_window {
             if let Some(oldest) = self.window.pop_front() {
-                oldest.add_to(&mut self.sums, -1.0);
+                oldest.add_to(&mut self.sums, -1);
             }
         }
         self.window.push_back(record);
-        record.add_to(&mut self.sums, 1.0);
+        record.add_to(&mut self.sums, 1);
         // Rolling sums drift by rounding; sum the window afresh once per window length.
         self.ticks_since_resum += 1;
         if self.ticks_since_resum >= self.config.tick_window {
             self.ticks_since_resum = 0;
             let mut sums = TickRecord::default();
             for record in &self.window {
-                record.add_to(&mut sums, 1.0);
+                record.add_to(&mut sums, 1);
             }
             self.sums = sums;
         }
@@ -958,15 +1104,24 @@ impl FeatureEngine {
         let weights = self.config.weights;
         let band = self.config.dead_band;
         let deepest = features.imbalances[features.depth_count - 1];
+        // tanh(x) with the dead band's zero (of x's sign) when |x| is surely inside it.
+        let limit = self.tanh_dead_limit;
+        let squashed = |x: f64| {
+            if x.abs() < limit {
+                0.0_f64.copysign(x)
+            } else {
+                x.tanh()
+            }
+        };
         let signals = [
             (weights.imbalance, features.imbalances[0]),
             (weights.deep_imbalance, deepest),
             (weights.trade_imbalance, features.trade_imbalance),
-            (weights.voi, features.voi_normalized.tanh()),
-            (weights.deep_ofi, features.deep_ofi_normalized.tanh()),
+            (weights.voi, squashed(features.voi_normalized)),
+            (weights.deep_ofi, squashed(features.deep_ofi_normalized)),
             (
                 weights.prediction,
-                (features.prediction_bps / self.config.prediction_scale_bps).tanh(),
+                squashed(features.prediction_bps / self.config.prediction_scale_bps),
             ),
         ];
         let skew: f64 = signals
@@ -1012,6 +1167,23 @@ fn sanitize(features: &mut Features) {
     features.hit_rate = finite_or(features.hit_rate, 0.5);
 }
 
+/// `|x|` below which `tanh(x)` is inside the dead band `band` with a wide margin (a relative
+/// 1e-9 under `atanh(band)`, far more than `tanh`'s rounding), so `dead_band(tanh(x), band)` is
+/// exactly a zero of `x`'s sign there. 0 (nothing skipped) for no band.
+fn tanh_dead_limit(band: f64) -> f64 {
+    let limit = band.atanh() * (1.0 - 1e-9);
+    if limit.is_finite() && limit > 0.0 {
+        limit
+    } else {
+        0.0
+    }
+}
+
+fn levels_read(config: &FeatureConfig) -> usize {
+    let deepest = config.depths.iter().copied().max().unwrap_or(0);
+    deepest.max(config.ofi_levels)
+}
+
 fn ratio_or_zero(numerator: f64, denominator: f64) -> f64 {
     if denominator > 0.0 && denominator.is_finite() {
         let value = numerator / denominator;
@@ -1024,10 +1196,10 @@ fn ratio_or_zero(numerator: f64, denominator: f64) -> f64 {
 
 /// The sample standard deviation of the window's log returns, times `sqrt(n / Σ dt)`.
 fn window_volatility(sums: &TickRecord) -> f64 {
-    let n = sums.has_return.round();
-    if n < 2.0 || sums.dt_s <= 0.0 || sums.moved.round() == 0.0 {
+    if sums.has_return < 2 || sums.dt_s <= 0.0 || sums.moved == 0 {
         return 0.0;
     }
+    let n = sums.has_return as f64;
     let variance =
         ((sums.log_return_sq - sums.log_return * sums.log_return / n) / (n - 1.0)).max(0.0);
     let per_second = variance * n / sums.dt_s;
@@ -1038,27 +1210,28 @@ fn window_volatility(sums: &TickRecord) -> f64 {
     }
 }
 
-/// Each side's VWAP over the best `depth` levels, weighted by the other side's size.
-fn weighted_mid(book: &OrderBook, depth: usize, mid: f64) -> f64 {
+/// A side's summed size over its best `depth` levels and their size-weighted ticks.
+fn side_vwap(book: &OrderBook, side: Side, depth: usize) -> (f64, f64) {
+    let view = book.top_levels(side, depth);
+    let mut size = 0.0;
+    let mut weighted_ticks = 0.0;
+    for rank in 0..view.len() {
+        let (ticks, level_size) = view.level(rank);
+        size += level_size;
+        weighted_ticks += ticks as f64 * level_size;
+    }
+    (size, weighted_ticks)
+}
+
+/// Each side's VWAP over the best `depths[0]` levels, weighted by the other side's size.
+fn weighted_mid(bids: &SideRead, asks: &SideRead, grid: &PriceGrid, mid: f64) -> f64 {
     // Size-weighted average ticks per side; one conversion to price at the end.
-    let side_vwap = |side| {
-        let view = book.top_levels(side, depth);
-        let mut size = 0.0;
-        let mut weighted_ticks = 0.0;
-        for rank in 0..view.len() {
-            let (ticks, level_size) = view.level(rank);
-            size += level_size;
-            weighted_ticks += ticks as f64 * level_size;
-        }
-        (size, weighted_ticks)
-    };
-    let (bid_size, bid_ticks) = side_vwap(Side::Buy);
-    let (ask_size, ask_ticks) = side_vwap(Side::Sell);
+    let (bid_size, bid_ticks) = (bids.vwap_size, bids.vwap_ticks);
+    let (ask_size, ask_ticks) = (asks.vwap_size, asks.vwap_ticks);
     if bid_size > 0.0 && ask_size > 0.0 {
         let bid_vwap = bid_ticks / bid_size;
         let ask_vwap = ask_ticks / ask_size;
-        (bid_vwap * ask_size + ask_vwap * bid_size) / (bid_size + ask_size)
-            * book.grid().tick_size()
+        (bid_vwap * ask_size + ask_vwap * bid_size) / (bid_size + ask_size) * grid.tick_size()
     } else {
         mid
     }

@@ -11,7 +11,7 @@ use crate::account::Account;
 use crate::book::{BookStatus, OrderBook};
 use crate::error::CoreResult;
 use crate::features::FeatureEngine;
-use crate::orders::{diff, ClientOrderIds, DiffRules, LiveOrder, OrderAction};
+use crate::orders::{diff_with, ClientOrderIds, DiffRules, DiffScratch, LiveOrder, OrderAction};
 use crate::quotes::{QuoteGenerator, QuoteInputs, QuoteLadder};
 use crate::risk::{HaltReason, Refusal, RiskGate, RiskState};
 use crate::trades::TradeTape;
@@ -64,6 +64,7 @@ pub struct SymbolMaker<'a> {
 #[derive(Debug, Default)]
 pub struct TickScratch {
     live: Vec<LiveOrder>,
+    diff: DiffScratch,
     /// The ladder of the last quoted tick.
     pub quotes: Option<QuoteLadder>,
     /// Actions refused by the risk gate in the last tick.
@@ -71,18 +72,19 @@ pub struct TickScratch {
 }
 
 impl TickScratch {
-    /// Our live orders as the diff sees them, copied into buffers reused from the last tick.
-    fn read_live_orders(&mut self, account: &Account) -> &[LiveOrder] {
+    /// Our live orders as the diff sees them, copied into buffers (`live`) reused from the
+    /// last tick.
+    fn read_live_orders<'s>(live: &'s mut Vec<LiveOrder>, account: &Account) -> &'s [LiveOrder] {
         let orders = account.open_orders();
-        self.live.truncate(orders.len());
+        live.truncate(orders.len());
         for (index, order) in orders.values().enumerate() {
-            if let Some(slot) = self.live.get_mut(index) {
+            if let Some(slot) = live.get_mut(index) {
                 slot.client_order_id.clone_from(&order.client_order_id);
                 slot.side = order.side;
                 slot.price = order.price;
                 slot.size = order.remaining();
             } else {
-                self.live.push(LiveOrder {
+                live.push(LiveOrder {
                     client_order_id: order.client_order_id.clone(),
                     side: order.side,
                     price: order.price,
@@ -90,7 +92,7 @@ impl TickScratch {
                 });
             }
         }
-        &self.live
+        live
     }
 }
 
@@ -122,7 +124,7 @@ pub fn tick(
     let book_usable = engine.update(book, tape, event_time) && book.status() == BookStatus::Live;
     let features = *engine.features();
     let mid = book.mid().unwrap_or(0.0);
-    let live = scratch.read_live_orders(account);
+    let live = TickScratch::read_live_orders(&mut scratch.live, account);
     if let Some(gate) = risk {
         let state = RiskState {
             now_ns: clock.now_ns,
@@ -160,7 +162,7 @@ pub fn tick(
             return Ok((Decision::Warming, Vec::new()));
         }
         let ladder = generator.quote(&inputs(book, &features, account, mid, clock))?;
-        let actions = diff(&ladder, live, rules, ids);
+        let actions = diff_with(&ladder, live, rules, ids, &mut scratch.diff);
         let (allowed, refused) = gate.filter(actions, &state);
         scratch.refused = refused;
         scratch.quotes = Some(ladder);
@@ -173,7 +175,7 @@ pub fn tick(
         return Ok((Decision::Warming, Vec::new()));
     }
     let ladder = generator.quote(&inputs(book, &features, account, mid, clock))?;
-    let actions = diff(&ladder, live, rules, ids);
+    let actions = diff_with(&ladder, live, rules, ids, &mut scratch.diff);
     scratch.quotes = Some(ladder);
     Ok((Decision::Quoted, actions))
 }

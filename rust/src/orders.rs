@@ -195,29 +195,59 @@ fn same_price(a: f64, b: f64) -> bool {
 /// Every per-order fact the matching needs (is it on some wanted price, is it close enough to
 /// each wanted level) is worked out once per side, so a tick against a steady ladder costs a
 /// few dozen comparisons and no action.
-#[allow(clippy::too_many_lines)] // one pass per side: duplicates, exact, nearest, amend/place, cancel
 pub fn diff(
     desired: &QuoteLadder,
     live: &[LiveOrder],
     rules: &DiffRules,
     ids: &mut ClientOrderIds,
 ) -> Vec<OrderAction> {
+    diff_with(desired, live, rules, ids, &mut DiffScratch::default())
+}
+
+/// The working lists of [`diff_with`], kept between calls so that a steady tick allocates only
+/// for the actions it returns.
+#[derive(Debug, Default, Clone)]
+pub struct DiffScratch {
+    /// Indices into `live` of one side's orders, duplicates left out.
+    orders: Vec<usize>,
+    kept: Vec<bool>,
+    on_wanted_price: Vec<bool>,
+    satisfied: Vec<bool>,
+    resting: Vec<f64>,
+    spare: Vec<usize>,
+}
+
+/// [`diff`] with its working lists in `scratch` (same result).
+#[allow(clippy::too_many_lines)] // one pass per side: duplicates, exact, nearest, amend/place, cancel
+pub fn diff_with(
+    desired: &QuoteLadder,
+    live: &[LiveOrder],
+    rules: &DiffRules,
+    ids: &mut ClientOrderIds,
+    scratch: &mut DiffScratch,
+) -> Vec<OrderAction> {
     let mut cancels = Vec::new();
     let mut amends = Vec::new();
     let mut places = Vec::new();
-    let mut orders: Vec<&LiveOrder> = Vec::with_capacity(live.len());
-    let mut kept: Vec<bool> = Vec::with_capacity(live.len());
-    let mut on_wanted_price: Vec<bool> = Vec::with_capacity(live.len());
-    let mut satisfied: Vec<bool> = Vec::new();
-    let mut resting: Vec<f64> = Vec::new();
-    let mut spare: Vec<usize> = Vec::new();
+    let DiffScratch {
+        orders: order_indices,
+        kept,
+        on_wanted_price,
+        satisfied,
+        resting,
+        spare,
+    } = scratch;
     for (side, wanted) in [(Side::Buy, &desired.bids), (Side::Sell, &desired.asks)] {
-        orders.clear();
-        for order in live.iter().filter(|order| order.side == side) {
+        order_indices.clear();
+        for (index, order) in live
+            .iter()
+            .enumerate()
+            .filter(|(_, order)| order.side == side)
+        {
             // A second order at a price we already hold is always cancelled.
-            if orders
+            if order_indices
                 .iter()
-                .any(|held| same_price(held.price, order.price))
+                .any(|&held| same_price(live[held].price, order.price))
             {
                 cancels.push(OrderAction::Cancel {
                     client_order_id: order.client_order_id.clone(),
@@ -225,25 +255,27 @@ pub fn diff(
                     price: order.price,
                 });
             } else {
-                orders.push(order);
+                order_indices.push(index);
             }
         }
+        let orders = |o: usize| &live[order_indices[o]];
+        let count = order_indices.len();
         kept.clear();
-        kept.resize(orders.len(), false);
+        kept.resize(count, false);
         on_wanted_price.clear();
-        on_wanted_price.extend(orders.iter().map(|order| {
+        on_wanted_price.extend((0..count).map(|o| {
             wanted
                 .iter()
-                .any(|want| same_price(want.price, order.price))
+                .any(|want| same_price(want.price, orders(o).price))
         }));
         satisfied.clear();
         satisfied.resize(wanted.len(), false);
         // Exact prices first: at most one order per price is left, so the first match is it.
         for (w, want) in wanted.iter().enumerate() {
-            if let Some(o) = (0..orders.len()).find(|&o| {
+            if let Some(o) = (0..count).find(|&o| {
                 !kept[o]
-                    && same_price(orders[o].price, want.price)
-                    && close_enough(orders[o], want, rules)
+                    && same_price(orders(o).price, want.price)
+                    && close_enough(orders(o), want, rules)
             }) {
                 kept[o] = true;
                 satisfied[w] = true;
@@ -256,14 +288,14 @@ pub fn diff(
                 if satisfied[w] {
                     continue;
                 }
-                let best = (0..orders.len())
+                let best = (0..count)
                     .filter(|&o| {
-                        !kept[o] && !on_wanted_price[o] && close_enough(orders[o], want, rules)
+                        !kept[o] && !on_wanted_price[o] && close_enough(orders(o), want, rules)
                     })
                     .min_by(|&a, &b| {
-                        (orders[a].price - want.price)
+                        (orders(a).price - want.price)
                             .abs()
-                            .total_cmp(&(orders[b].price - want.price).abs())
+                            .total_cmp(&(orders(b).price - want.price).abs())
                     });
                 if let Some(o) = best {
                     kept[o] = true;
@@ -272,15 +304,9 @@ pub fn diff(
             }
         }
         resting.clear();
-        resting.extend(
-            orders
-                .iter()
-                .zip(&kept)
-                .filter(|(_, k)| **k)
-                .map(|(order, _)| order.price),
-        );
+        resting.extend((0..count).filter(|&o| kept[o]).map(|o| orders(o).price));
         spare.clear();
-        spare.extend((0..orders.len()).filter(|&o| !kept[o]));
+        spare.extend((0..count).filter(|&o| !kept[o]));
         for (w, want) in wanted.iter().enumerate() {
             if satisfied[w] || resting.iter().any(|price| same_price(*price, want.price)) {
                 continue;
@@ -289,7 +315,7 @@ pub fn diff(
             if rules.supports_amend {
                 let same = spare
                     .iter()
-                    .position(|&o| same_price(orders[o].price, want.price));
+                    .position(|&o| same_price(orders(o).price, want.price));
                 // Prefer a spare at this price (a size change), then one not on another wanted
                 // price (that level may still want it), then any.
                 let elsewhere = || spare.iter().position(|&o| !on_wanted_price[o]);
@@ -297,7 +323,7 @@ pub fn diff(
                     .or_else(elsewhere)
                     .or_else(|| (!spare.is_empty()).then_some(0))
                 {
-                    let order = orders[spare.remove(position)];
+                    let order = orders(spare.remove(position));
                     amends.push(OrderAction::Amend {
                         client_order_id: order.client_order_id.clone(),
                         side,
@@ -316,11 +342,11 @@ pub fn diff(
             });
             resting.push(want.price);
         }
-        for &o in &spare {
+        for &o in spare.iter() {
             cancels.push(OrderAction::Cancel {
-                client_order_id: orders[o].client_order_id.clone(),
+                client_order_id: orders(o).client_order_id.clone(),
                 side,
-                price: orders[o].price,
+                price: orders(o).price,
             });
         }
     }

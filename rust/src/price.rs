@@ -316,11 +316,20 @@ impl PriceGrid {
         let units = if scale <= tick_scale {
             mantissa.checked_mul(*POW10_I64.get((tick_scale - scale) as usize)?)?
         } else {
-            let factor = *POW10_I64.get((scale - tick_scale) as usize)?;
-            if mantissa % factor != 0 {
+            // One or two decimals more than the tick (exchange text such as "61790.40" on a
+            // 0.1 grid) divide by a constant: a multiplication, not a hardware division.
+            let (whole, rest) = match scale - tick_scale {
+                1 => (mantissa / 10, mantissa % 10),
+                2 => (mantissa / 100, mantissa % 100),
+                extra => {
+                    let factor = *POW10_I64.get(extra as usize)?;
+                    (mantissa / factor, mantissa % factor)
+                }
+            };
+            if rest != 0 {
                 return Some(OnGrid::Off);
             }
-            mantissa / factor
+            whole
         };
         // Ticks of 1, 0.1, 0.01, ... (most instruments): no division left.
         Some(if self.tick_mantissa == 1 {

@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Hashes a tick key with one multiplication (keys are small, dense integers; no adversary
 /// chooses them, so a keyed hash buys nothing here).
@@ -39,6 +40,33 @@ impl Hasher for TickHasher {
 /// The far tier: levels worse than the near tier, in no order.
 pub(crate) type FarLevels = HashMap<i64, f64, BuildHasherDefault<TickHasher>>;
 
+/// Ladder identities: every ladder, and every clone of one, gets its own.
+static NEXT_LADDER_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Which ladder this is and how many times its contiguous top has changed: readers that keep
+/// values computed from the top levels (the feature engine) recompute them only when the stamp
+/// moved. A clone is another ladder with its own history, so it takes a fresh identity.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct TopStamp {
+    ladder: u64,
+    changes: u64,
+}
+
+impl TopStamp {
+    fn fresh() -> Self {
+        Self {
+            ladder: NEXT_LADDER_ID.fetch_add(1, Ordering::Relaxed),
+            changes: 0,
+        }
+    }
+}
+
+impl Clone for TopStamp {
+    fn clone(&self) -> Self {
+        Self::fresh()
+    }
+}
+
 /// One side's levels. Keys are "higher is better": ticks for bids, negated ticks for asks.
 #[derive(Debug, Clone)]
 pub(crate) struct Ladder {
@@ -47,6 +75,10 @@ pub(crate) struct Ladder {
     far: FarLevels,
     near_min: usize,
     refill_scratch: Vec<(i64, f64)>,
+    /// Counts every change among the best `near_min` levels (an insert, resize or delete whose
+    /// rank from the best is below `near_min`; deeper levels can only be in the far tier or
+    /// the near tier's surplus, whose changes leave the best `near_min` levels as they were).
+    stamp: TopStamp,
 }
 
 /// How many levels next to the touch are scanned linearly before a binary search.
@@ -70,6 +102,22 @@ impl Ladder {
             far: FarLevels::default(),
             near_min,
             refill_scratch: Vec::new(),
+            stamp: TopStamp::fresh(),
+        }
+    }
+
+    /// `(ladder identity, changes)`: equal stamps mean the best `depth` levels are as they
+    /// were, when `depth` is within the levels kept contiguous (None otherwise: not tracked).
+    #[inline]
+    pub(crate) fn top_stamp(&self, depth: usize) -> Option<(u64, u64)> {
+        (depth <= self.near_min).then_some((self.stamp.ladder, self.stamp.changes))
+    }
+
+    /// Records a change at `rank` from the best.
+    #[inline]
+    fn touched(&mut self, rank: usize) {
+        if rank < self.near_min {
+            self.stamp.changes += 1;
         }
     }
 
@@ -87,6 +135,7 @@ impl Ladder {
     }
 
     pub(crate) fn clear(&mut self) {
+        self.stamp.changes += 1;
         self.keys.clear();
         self.sizes.clear();
         self.far.clear();
@@ -132,7 +181,9 @@ impl Ladder {
         }
         match self.find(key) {
             Ok(index) => {
+                let rank = self.keys.len() - 1 - index;
                 if size == 0.0 {
+                    self.touched(rank);
                     self.keys.remove(index);
                     self.sizes.remove(index);
                     if self.keys.len() < self.near_min && !self.far.is_empty() {
@@ -142,6 +193,7 @@ impl Ladder {
                 } else if self.sizes[index] == size {
                     false
                 } else {
+                    self.touched(rank);
                     self.sizes[index] = size;
                     true
                 }
@@ -150,6 +202,7 @@ impl Ladder {
                 if size == 0.0 {
                     return false;
                 }
+                self.touched(self.keys.len() - index);
                 if index == self.keys.len() {
                     self.keys.push(key);
                     self.sizes.push(size);
@@ -227,6 +280,7 @@ impl Ladder {
             }
         }
         self.refill();
+        self.stamp.changes += 1;
     }
 
     #[inline]
@@ -402,6 +456,30 @@ mod tests {
     }
 
     #[test]
+    fn top_stamp_moves_with_the_best_levels_only() {
+        let mut ladder = Ladder::with_near_levels(3);
+        for key in 1..=20 {
+            ladder.set(key, 1.0);
+        }
+        let stamp = ladder.top_stamp(3);
+        assert!(ladder.set(5, 2.0), "a deep level changes");
+        assert_eq!(ladder.top_stamp(3), stamp, "the best 3 levels did not");
+        assert!(ladder.set(19, 2.0));
+        assert_ne!(ladder.top_stamp(3), stamp, "the second best level changed");
+        let stamp = ladder.top_stamp(3);
+        assert!(ladder.set(21, 1.0), "a new best level");
+        assert_ne!(ladder.top_stamp(3), stamp);
+        let stamp = ladder.top_stamp(3);
+        ladder.replace([(1, 1.0)].into_iter());
+        assert_ne!(ladder.top_stamp(3), stamp, "a replaced side is a change");
+        assert_eq!(
+            ladder.top_stamp(4),
+            None,
+            "deeper than kept contiguous: not tracked"
+        );
+    }
+
+    #[test]
     fn top_sizes_in_one_pass() {
         let mut ladder = Ladder::default();
         for key in 1..=10 {
@@ -433,11 +511,21 @@ mod tests {
             for (key, size) in operations {
                 let size = f64::from(size);
                 let before = model.get(&key).copied().unwrap_or(0.0);
+                let top_before: Vec<(i64, f64)> = ladder.iter_from_best().take(near).collect();
+                let stamp_before = ladder.top_stamp(near);
                 let changed = ladder.set(key, size);
                 if size == 0.0 { model.remove(&key); } else { model.insert(key, size); }
                 proptest::prop_assert_eq!(changed, before != size);
                 proptest::prop_assert!(ladder.is_well_formed());
+                // An unchanged stamp promises unchanged best `near` levels.
+                let top_after: Vec<(i64, f64)> = ladder.iter_from_best().take(near).collect();
+                proptest::prop_assert!(stamp_before.is_some());
+                if ladder.top_stamp(near) == stamp_before {
+                    proptest::prop_assert_eq!(top_after, top_before);
+                }
             }
+            proptest::prop_assert_eq!(ladder.top_stamp(near + 1), None);
+            proptest::prop_assert_ne!(ladder.clone().top_stamp(near), ladder.top_stamp(near));
             let from_best: Vec<(i64, f64)> = model.iter().rev().map(|(k, s)| (*k, *s)).collect();
             proptest::prop_assert_eq!(ladder.iter_from_best().collect::<Vec<_>>(), from_best.clone());
             proptest::prop_assert_eq!(ladder.len(), model.len());

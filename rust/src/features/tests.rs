@@ -287,3 +287,83 @@ fn imbalance_deeper_than_the_contiguous_levels() {
         }
     }
 }
+
+/// The skew as defined, every signal squashed by `tanh` (no shortcut inside the dead band).
+fn skew_by_definition(features: &Features, config: &FeatureConfig) -> f64 {
+    let w = config.weights;
+    let band = config.dead_band;
+    let deepest = features.imbalances[features.depth_count - 1];
+    let skew = w.imbalance * dead_band(features.imbalances[0], band)
+        + w.deep_imbalance * dead_band(deepest, band)
+        + w.trade_imbalance * dead_band(features.trade_imbalance, band)
+        + w.voi * dead_band(features.voi_normalized.tanh(), band)
+        + w.deep_ofi * dead_band(features.deep_ofi_normalized.tanh(), band)
+        + w.prediction
+            * dead_band(
+                (features.prediction_bps / config.prediction_scale_bps).tanh(),
+                band,
+            );
+    skew.clamp(-1.0, 1.0)
+}
+
+#[test]
+fn kept_side_reads_match_reading_afresh_and_the_skew_matches_its_definition() {
+    // One engine reads the book itself (its reads of a side are kept while the book's stamp of
+    // that side does not move); the other reads a clone every tick (a fresh stamp: everything
+    // read again). Updates land on one side at a time, near and far from the touch.
+    for depths in [vec![2, 5], vec![3, 80]] {
+        let config = FeatureConfig {
+            depths,
+            tick_window: 20,
+            ofi_levels: 3,
+            dead_band: 0.3,
+            ..FeatureConfig::default()
+        };
+        let mut kept = FeatureEngine::new(config.clone()).unwrap();
+        let mut fresh = FeatureEngine::new(config.clone()).unwrap();
+        let levels: Vec<(i64, f64)> = (0..200).map(|i| (1000 - i, 1.0 + i as f64)).collect();
+        let asks: Vec<(i64, f64)> = (0..200).map(|i| (1001 + i, 2.0 + i as f64)).collect();
+        let mut book = book(&levels, &asks);
+        let mut state: u64 = 7;
+        let mut skipped_tanh = 0;
+        for tick in 0..3000 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            let r = state >> 33;
+            let is_bid = r % 2 == 0;
+            let distance = if r % 7 == 0 {
+                1 + (r >> 3) % 150
+            } else {
+                1 + (r >> 3) % 6
+            };
+            let size = if (r >> 12) % 5 == 0 {
+                0.0
+            } else {
+                ((r >> 16) % 50) as f64 / 4.0
+            };
+            let (bid, ask) = (book.best_bid().unwrap().0, book.best_ask().unwrap().0);
+            let (side, ticks) = if is_bid {
+                (Side::Buy, (bid + 2 - distance as i64).min(ask - 1))
+            } else {
+                (Side::Sell, (ask - 2 + distance as i64).max(bid + 1))
+            };
+            book.set_level(side, ticks, size);
+            let time_ns = tick * 1_000_000;
+            let a = kept.update(&book, None, time_ns);
+            let b = fresh.update(&book.clone(), None, time_ns);
+            assert_eq!(a, b);
+            assert_eq!(kept.features(), fresh.features(), "tick {tick}");
+            let features = kept.features();
+            assert_eq!(
+                features.skew,
+                skew_by_definition(features, &config),
+                "tick {tick}"
+            );
+            if features.voi_normalized.abs() < 0.3 {
+                skipped_tanh += 1;
+            }
+        }
+        assert!(skipped_tanh > 0, "the dead-band shortcut was exercised");
+    }
+}

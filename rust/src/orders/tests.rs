@@ -286,3 +286,33 @@ proptest! {
         prop_assert!(diff(&want, &after, &rules, &mut ids).is_empty());
     }
 }
+
+#[test]
+fn a_reused_scratch_diffs_like_a_fresh_one() {
+    // A run of ticks with the ladder moving and the live set following it: one scratch reused
+    // across all of them gives the same actions as a fresh diff each time.
+    let rules = DiffRules {
+        requote_tolerance_bps: 1.0,
+        size_tolerance: 0.25,
+        supports_amend: true,
+    };
+    let mut ids_fresh = ClientOrderIds::new("t-").unwrap();
+    let mut ids_reused = ClientOrderIds::new("t-").unwrap();
+    let mut scratch = DiffScratch::default();
+    let mut orders = vec![
+        live("a", Side::Buy, 99.0, 1.0),
+        live("b", Side::Buy, 99.0, 1.0),
+        live("c", Side::Sell, 101.0, 2.0),
+    ];
+    for tick in 0..50 {
+        let shift = f64::from(tick % 7) * 0.5;
+        let desired = ladder(
+            &[(99.0 - shift, 1.0), (98.0 - shift, 2.0)],
+            &[(101.0 + shift, 1.0), (102.0 + shift, 2.0), (103.0, 1.5)],
+        );
+        let fresh = diff(&desired, &orders, &rules, &mut ids_fresh);
+        let reused = diff_with(&desired, &orders, &rules, &mut ids_reused, &mut scratch);
+        assert_eq!(fresh, reused, "tick {tick}");
+        orders = apply(&orders, &reused);
+    }
+}

@@ -176,14 +176,12 @@ fn weights_from(
 fn columns<'py>(
     py: Python<'py>,
     names: &[String],
-    out: &[f64],
-    rows: usize,
+    out: Vec<Vec<f64>>,
     times: &[i64],
     ends: Option<&[bool]>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let result = PyDict::new(py);
-    for (column, name) in names.iter().enumerate() {
-        let values = &out[column * rows..(column + 1) * rows];
+    for (name, values) in names.iter().zip(out) {
         if name == "time_ns" {
             // From the input, exactly: a nanosecond time does not fit a float.
             let row_times: Vec<i64> = match ends {
@@ -200,7 +198,8 @@ fn columns<'py>(
             let ready: Vec<bool> = values.iter().map(|r| *r != 0.0).collect();
             result.set_item(name, PyArray1::from_vec(py, ready))?;
         } else {
-            result.set_item(name, PyArray1::from_slice(py, values))?;
+            // The column's vector becomes the array's memory (no copy).
+            result.set_item(name, PyArray1::from_vec(py, values))?;
         }
     }
     Ok(result)
@@ -532,7 +531,8 @@ impl PyFeatureEngine {
             )
         })?;
         let names = batch::feature_column_names(&engine.config().depths);
-        columns(py, &names, &out, rows, times, ends)
+        debug_assert!(out.iter().all(|column| column.len() == rows));
+        columns(py, &names, out, times, ends)
     }
 
     fn __repr__(&self) -> String {

@@ -160,6 +160,7 @@ pub struct PyOrderPlanner {
     pub(crate) ids: ClientOrderIds,
     pub(crate) rules: DiffRules,
     batch_size: usize,
+    diff_scratch: orders::DiffScratch,
 }
 
 #[pymethods]
@@ -188,6 +189,7 @@ impl PyOrderPlanner {
             ids: ClientOrderIds::new(prefix)?,
             rules,
             batch_size,
+            diff_scratch: orders::DiffScratch::default(),
         })
     }
 
@@ -234,12 +236,16 @@ impl PyOrderPlanner {
         live: &Bound<'_, PyAny>,
     ) -> PyResult<Vec<PyOrderAction>> {
         let live = live_orders(live)?;
-        Ok(
-            orders::diff(&quotes.ladder, &live, &self.rules, &mut self.ids)
-                .into_iter()
-                .map(|action| PyOrderAction { action })
-                .collect(),
+        Ok(orders::diff_with(
+            &quotes.ladder,
+            &live,
+            &self.rules,
+            &mut self.ids,
+            &mut self.diff_scratch,
         )
+        .into_iter()
+        .map(|action| PyOrderAction { action })
+        .collect())
     }
 
     /// The actions in venue-sized batches of one kind each, cancels first.
