@@ -348,7 +348,7 @@ class LiveEngine:
         if outcome == UpdateOutcome.GAP or runtime.book.status == BookStatus.NEEDS_RESYNC:
             self._spawn(self._resync(runtime))
         if outcome == UpdateOutcome.APPLIED:
-            if not runtime.dirty:
+            if not runtime.dirty or not runtime.dirty_since_ns:
                 runtime.dirty_since_ns = receive_ns
             runtime.dirty = True
             self._wake.set()
@@ -376,12 +376,20 @@ class LiveEngine:
             if runtime.book.is_live and gate is not None and gate.halted == "book_resync":
                 gate.reset()
                 self._note_halt_reset(runtime)
-            runtime.dirty = True
+            self._mark_dirty(runtime)
             self._wake.set()
         finally:
             runtime.resyncing = False
 
     # -- the market-maker loop ------------------------------------------------------------------
+
+    @staticmethod
+    def _mark_dirty(runtime: SymbolRuntime) -> None:
+        """Asks for a tick that no depth message caused (a fill, an answer, a reload): it is not
+        counted in the tick-to-order latency, which runs from a depth message's arrival."""
+        if not runtime.dirty:
+            runtime.dirty_since_ns = 0
+        runtime.dirty = True
 
     async def _maker_loop(self) -> None:
         while True:
@@ -434,7 +442,7 @@ class LiveEngine:
                 self._spawn(self._send_places(runtime, places, orders, arrived_ns))
             else:
                 runtime.counters.rate_limited += 1
-                runtime.dirty = True  # try again on the next update
+                runtime.dirty = True  # try again on the next update (timed from the same message)
         if cancels:
             if self.limiter.try_send(now, "cancels", orders=len(cancels), weight=1.0):
                 runtime.cancelling.update(a.client_order_id for a in cancels)
@@ -476,14 +484,14 @@ class LiveEngine:
         except VenueError as error:
             # Nothing known to be cancelled: the orders stay live and the next tick retries.
             logger.warning("%s: cancel of %d orders not sent: %s", runtime.symbol, len(ids), error)
-            runtime.dirty = True
+            self._mark_dirty(runtime)
             self._wake.set()
             return
         finally:
             runtime.cancelling.difference_update(ids)
         for action, result in zip(cancels, results):
             self._after_cancel(runtime, action, result, sent_ns)
-        runtime.dirty = True
+        self._mark_dirty(runtime)
         self._wake.set()
 
     def _after_cancel(self, runtime: SymbolRuntime, action: OrderAction, result: OrderResult, sent_ns: int) -> None:
@@ -549,7 +557,7 @@ class LiveEngine:
                 runtime.account.acknowledge_order(cid, open_ids[cid].order_id)
             elif runtime.account.order(cid) is not None:
                 runtime.account.close_order(cid, OrderStatus.EXPIRED)
-        runtime.dirty = True
+        self._mark_dirty(runtime)
         self._wake.set()
 
     # -- private stream -------------------------------------------------------------------------
@@ -602,7 +610,7 @@ class LiveEngine:
                     )
         if event.order_status in ("FILLED", "CANCELED", "EXPIRED", "REJECTED"):
             account.close_order(event.client_order_id, event.order_status)
-        runtime.dirty = True
+        self._mark_dirty(runtime)
         self._wake.set()
 
     # -- periodic -------------------------------------------------------------------------------
@@ -712,7 +720,7 @@ class LiveEngine:
             gate = runtime.maker.risk
             if gate is not None:
                 gate.take_limits(new.risk_gate())  # a latched halt stays
-            runtime.dirty = True
+            self._mark_dirty(runtime)
         self.config = new
         self._wake.set()
         keys = ", ".join(str(change) for change in diff.live)
