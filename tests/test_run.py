@@ -5,6 +5,7 @@ fills the venue made; config edits apply while it runs, and an invalid edit chan
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import re
 import subprocess
@@ -203,3 +204,14 @@ async def test_hot_reload_applies_bps_and_keeps_running_on_invalid_toml(tmp_path
     assert seen["bps"][1] == 3.0, "an invalid edit keeps the running config"
     assert len(seen["errors"]) == 1 and "config.toml" in str(seen["errors"][0])
     assert seen["summary"].open_orders_at_venue == 0
+
+
+def test_sim_synthetic_parameters_reach_the_market_and_unknown_ones_are_named() -> None:
+    venue = LocalVenue(VenueConfig(symbols=("BTCUSDT",), synthetic={"initial_price": 123.4, "volatility": 0.3}))
+    (market,) = venue.markets
+    assert market.volatility_per_second == pytest.approx(0.3 / math.sqrt(365 * 24 * 3600), rel=1e-3)
+    best_bid, best_ask = venue.engine.best_bid_ask("BTCUSDT")
+    assert best_bid is not None and best_ask is not None
+    assert abs(float(best_bid[0]) - 123.4) < 2 and abs(float(best_ask[0]) - 123.4) < 2
+    with pytest.raises(ValueError, match=r"\[sim.synthetic\]: unknown parameter\(s\) volatilty"):
+        LocalVenue(VenueConfig(symbols=("BTCUSDT",), synthetic={"volatilty": 0.3}))

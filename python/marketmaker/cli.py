@@ -267,15 +267,21 @@ async def _run_async(config: Config, path: Path, base_dir: Path | None, duration
     venue: LocalVenue | None = None
     if config.exchange == "sim":
         accepted = tuple(entry.resolved for entry in config.api_keys if entry.resolved is not None)
-        venue = LocalVenue(
-            VenueConfig(
-                symbols=tuple(config.symbol_names),
-                driver=config.sim.driver,
-                recording=config.sim.recording,
-                seed=config.sim.seed,
-                credentials=accepted[:1],
+        try:
+            venue = LocalVenue(
+                VenueConfig(
+                    symbols=tuple(config.symbol_names),
+                    driver=config.sim.driver,
+                    recording=config.sim.recording,
+                    seed=config.sim.seed,
+                    credentials=accepted[:1],
+                    synthetic=dict(config.sim.synthetic),
+                    replay_speed=config.sim.replay_speed,
+                )
             )
-        )
+        except ValueError as error:
+            print(f"invalid configuration: {config.source}: {error}", file=sys.stderr)
+            return EXIT_INVALID
         await venue.start()
         rest_url, ws_url, ssl_context = venue.rest_url, venue.ws_url, venue.client_ssl_context
         credentials = venue.credentials[0]

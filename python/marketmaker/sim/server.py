@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import inspect
 import logging
 import secrets
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -85,6 +86,11 @@ class VenueConfig:
         See :class:`~marketmaker.sim.binance.BinanceProtocol`.
     rest_port, ws_port
         Loopback ports to listen on; 0 picks free ones.
+    synthetic
+        Keyword parameters of every :class:`SyntheticMarket` (``initial_price``, ``volatility``,
+        ``drift``, ``jump_intensity``, ``jump_size``, ...; the config's ``[sim.synthetic]``).
+    replay_speed
+        The replay's speed, times recorded time.
     """
 
     symbols: tuple[str, ...] = ("BTCUSDT",)
@@ -99,6 +105,8 @@ class VenueConfig:
     ws_ping_interval_s: float = 180.0
     rest_port: int = 0
     ws_port: int = 0
+    synthetic: Mapping[str, float | int] = field(default_factory=dict)
+    replay_speed: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.symbols:
@@ -160,12 +168,12 @@ class LocalVenue:
         self.markets: list[SyntheticMarket | ReplayMarket] = []
         if config.driver == "synthetic":
             self.markets = [
-                SyntheticMarket(self.engine, s, seed=config.seed + i, initial_price=SYNTHETIC_START_PRICES[s])
-                for i, s in enumerate(config.symbols)
+                self._synthetic_market(symbol, config.seed + i, config.synthetic)
+                for i, symbol in enumerate(config.symbols)
             ]
         elif config.driver == "replay":
             assert config.recording is not None
-            self.markets = [ReplayMarket(self.engine, config.recording)]
+            self.markets = [ReplayMarket(self.engine, config.recording, speed=config.replay_speed)]
         # The protocol subscribes after the drivers seeded the book: the seeding is the state the
         # first snapshot shows, not a burst of stream messages.
         self.protocol = BinanceProtocol(
@@ -183,6 +191,18 @@ class LocalVenue:
         self.ws_url = ""
         self._runners: list[web.AppRunner] = []
         self._tasks: list[asyncio.Task[None]] = []
+
+    def _synthetic_market(self, symbol: str, seed: int, params: Mapping[str, float | int]) -> SyntheticMarket:
+        """A synthetic market with the given parameters; an unknown name is a clear error."""
+        accepted = set(inspect.signature(SyntheticMarket).parameters) - {"exchange", "symbol", "seed", "start_ms"}
+        unknown = sorted(set(params) - accepted)
+        if unknown:
+            raise ValueError(
+                f"[sim.synthetic]: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(accepted))}"
+            )
+        given = dict(params)
+        initial_price = Decimal(str(given.pop("initial_price", SYNTHETIC_START_PRICES[symbol])))
+        return SyntheticMarket(self.engine, symbol, seed=seed, initial_price=initial_price, **given)  # type: ignore[arg-type]
 
     def now_ms(self) -> int:
         """The venue's clock: the wall clock plus the ``clock_skew_ms`` fault."""
