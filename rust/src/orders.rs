@@ -258,6 +258,10 @@ pub fn diff_with(
                 order_indices.push(index);
             }
         }
+        // By price, so that the matching below (ties between equally near orders, the choice of
+        // a spare to amend) does not depend on the order the live orders came in: the same
+        // orders in any order give the same actions, and diffing the result again gives none.
+        order_indices.sort_by(|&a, &b| live[a].price.total_cmp(&live[b].price));
         let orders = |o: usize| &live[order_indices[o]];
         let count = order_indices.len();
         kept.clear();
