@@ -182,6 +182,7 @@ async def run_engine(folder: Path, seconds: float, edits: list[tuple[float, str]
 @pytest.mark.asyncio
 async def test_journal_fills_equal_the_venue_fills(tmp_path: Path) -> None:
     seen = await run_engine(tmp_path, 10.0)
+    assert seen["venue_fills"], "no fill in 10 s: the comparison below would prove nothing"
     assert seen["summary"].open_orders_at_venue == 0
     assert seen["venue_open"] == []
     journal = sorted((fill.trade_id, fill.size) for fill in seen["journal_fills"])
