@@ -420,6 +420,36 @@ async def test_last_request_written_is_stamped_between_the_call_and_the_answer(c
     assert client.last_request_written_ns > after
 
 
+async def test_on_written_reports_this_calls_first_request_once(client: BinanceFuturesClient) -> None:
+    placed: list[int] = []
+    before = time.perf_counter_ns()
+    # 7 orders: two requests (5 + 2), one after the other; only the first is reported.
+    results = await client.place_orders(
+        "BTCUSDT", [bid(f"ow-{i}", 59_000.0 - i) for i in range(7)], on_written=placed.append
+    )
+    assert [r.status for r in results] == ["accepted"] * 7
+    assert len(placed) == 1 and before < placed[0] < client.last_place_written_ns
+    cancelled: list[int] = []
+    results = await client.cancel_orders("BTCUSDT", [f"ow-{i}" for i in range(7)], on_written=cancelled.append)
+    assert [r.status for r in results] == ["accepted"] * 7
+    assert cancelled == [client.last_request_written_ns]  # one request of up to 10
+
+
+async def test_warm_connections_opens_that_many_and_later_requests_reuse_them(local_venue: LocalVenue) -> None:
+    async with BinanceFuturesClient(local_venue.rest_url, KEY) as client:
+        assert await client.warm_connections(0) == 0
+        assert await client.warm_connections(6) == 6
+
+        def idle_connections() -> int:
+            pools = client.session.connector._conns  # type: ignore[union-attr]  # aiohttp's pool: key -> idle
+            return sum(len(idle) for idle in pools.values())
+
+        assert idle_connections() == 6
+        # Six requests at once find six open connections: none is opened, all go back idle.
+        await asyncio.gather(*(client.open_orders("BTCUSDT") for _ in range(6)))
+        assert idle_connections() == 6
+
+
 async def test_docstring_examples_run() -> None:
     result = doctest.testmod(binance, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0

@@ -157,6 +157,20 @@ async def run_engine(folder: Path, seconds: float, edits: list[tuple[float, str]
             seen["errors"].append(error)
 
         await engine.start()
+        assert engine.feed is not None
+        runtime = engine.runtimes["BTCUSDT"]
+        on_depth = engine.feed._on_depth
+        seen["sending_messages"] = seen["written_before_return"] = 0
+
+        def timed_on_depth(symbol: str, text: str, receive_ns: int) -> None:
+            counters = runtime.counters
+            sent, timed = counters.places_sent + counters.cancels_sent, len(counters.tick_to_order_ns)
+            on_depth(symbol, text, receive_ns)
+            if counters.places_sent + counters.cancels_sent > sent:
+                seen["sending_messages"] += 1
+                seen["written_before_return"] += len(counters.tick_to_order_ns) > timed
+
+        engine.feed._on_depth = timed_on_depth
         async with ConfigWatcher(path, engine.apply_config, rejected, config=config) as watcher:
             await watcher.ready.wait()
             begun = time.monotonic()
@@ -170,6 +184,7 @@ async def run_engine(folder: Path, seconds: float, edits: list[tuple[float, str]
                 seen.setdefault("quotes", []).append(quotes)
                 seen.setdefault("mids", []).append(runtime.book.mid)
             await asyncio.sleep(max(0.0, seconds - (time.monotonic() - begun)))
+        seen["tick_to_order_ns"] = list(runtime.counters.tick_to_order_ns)
         summary = await engine.stop()
         journal.close()
         seen["summary"] = summary
@@ -187,6 +202,17 @@ async def test_journal_fills_equal_the_venue_fills(tmp_path: Path) -> None:
     assert seen["venue_open"] == []
     journal = sorted((fill.trade_id, fill.size) for fill in seen["journal_fills"])
     assert journal == sorted(seen["venue_fills"])
+    # Depth messages sent orders from their own tick, and each such tick's first request was
+    # timed from the message's arrival.
+    assert seen["sending_messages"] > 0
+    assert seen["tick_to_order_ns"] and all(0 < ns < 5e9 for ns in seen["tick_to_order_ns"])
+    if sys.version_info >= (3, 12):
+        # Eager tasks: the request is written before the feed reads the next message, unless
+        # no pooled connection was free (the pool is kept warm, so that is rare).
+        assert seen["written_before_return"] >= 0.9 * seen["sending_messages"], seen
+    else:
+        # The task starts at the loop's next pass: never written within the message's handling.
+        assert seen["written_before_return"] == 0, seen
 
 
 @pytest.mark.slow

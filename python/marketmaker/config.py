@@ -200,11 +200,13 @@ class OrdersConfig:
 @dataclass(frozen=True)
 class VenueConfig:
     """``[venue]``: endpoints of a real venue (empty: the venue module's official ones; unused
-    for ``exchange = "sim"``) and the signed requests' ``recvWindow``."""
+    for ``exchange = "sim"``), the signed requests' ``recvWindow``, and how many HTTP
+    connections the order client keeps open (warm) so that no order waits for a new one."""
 
     rest_url: str = ""
     ws_url: str = ""
     recv_window_ms: int = 5000
+    http_connections: int = 8
 
 
 @dataclass(frozen=True)
@@ -1087,7 +1089,7 @@ class _Reader:
         )
 
     def venue(self, table: dict[str, Any]) -> VenueConfig:
-        self.known_keys(table, "venue.", ("rest_url", "ws_url", "recv_window_ms"))
+        self.known_keys(table, "venue.", ("rest_url", "ws_url", "recv_window_ms", "http_connections"))
         rest_url = self.string(table, "rest_url", "venue.rest_url", "")
         ws_url = self.string(table, "ws_url", "venue.ws_url", "")
         if rest_url and not re.match(r"https?://[^/\s]+", rest_url):
@@ -1099,6 +1101,9 @@ class _Reader:
             ws_url=ws_url,
             recv_window_ms=self.integer(
                 table, "recv_window_ms", "venue.recv_window_ms", 5000, minimum=1, maximum=60_000
+            ),
+            http_connections=self.integer(
+                table, "http_connections", "venue.http_connections", 8, minimum=1, maximum=64
             ),
         )
 

@@ -28,7 +28,9 @@ import contextlib
 import logging
 import math
 import secrets
+import sys
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -70,6 +72,8 @@ CONFIRM_TIMEOUT_S = 10.0
 #: The venue cancels all our orders this long after the last refresh (Binance's dead-man switch).
 DEAD_MAN_COUNTDOWN_MS = 120_000
 DEAD_MAN_REFRESH_S = 30.0
+#: How often the order client's connections are touched (aiohttp closes one idle for 60 s).
+WARM_CONNECTIONS_EVERY_S = 20.0
 
 
 @dataclass
@@ -88,8 +92,10 @@ class SymbolCounters:
     resyncs: int = 0
     fills: int = 0
     last_depth_ns: int = 0
-    #: perf_counter_ns of the last depth message that led to an order request, and of the request.
-    tick_to_order_ns: list[int] = field(default_factory=list)
+    #: For ticks a depth message caused: ns from the message's arrival to the tick's first order
+    #: request (cancel or place) written to the socket, and to its first place written.
+    tick_to_order_ns: deque[int] = field(default_factory=lambda: deque(maxlen=100_000))
+    tick_to_place_ns: deque[int] = field(default_factory=lambda: deque(maxlen=100_000))
 
 
 @dataclass(frozen=True)
@@ -196,8 +202,6 @@ class SymbolRuntime:
         #: Places whose outcome is unknown (answer lost): reconciled against open orders.
         self.unknown: set[str] = set()
         self.halted: str | None = None
-        #: perf_counter_ns when the depth message behind the current dirty state arrived.
-        self.dirty_since_ns = 0
 
 
 class LiveEngine:
@@ -264,6 +268,7 @@ class LiveEngine:
             rate_limiter=self.limiter,
         )
         await self.client.__aenter__()
+        await self.client.warm_connections(config.venue.http_connections)
         await self.client.sync_time()
         instruments = await self.client.instruments(symbols)
         for symbol in symbols:
@@ -295,6 +300,7 @@ class LiveEngine:
             asyncio.create_task(self._user_stream(), name="user-stream"),
             asyncio.create_task(self._snapshots(), name="snapshots"),
             asyncio.create_task(self._dead_man_switch(), name="dead-man-switch"),
+            asyncio.create_task(self._warm_connections(), name="warm-connections"),
         ]
         if self.out is not None and config.dashboard.status_line_s > 0:
             self._tasks.append(asyncio.create_task(self._status_lines(), name="status-lines"))
@@ -339,19 +345,27 @@ class LiveEngine:
     # -- market data ----------------------------------------------------------------------------
 
     def _on_depth(self, symbol: str, text: str, receive_ns: int) -> None:
+        """One depth message, as it arrives: while quoting, the core applies it and runs the
+        tick in one call, and the tick's orders go out before the next message is read — no
+        queue between the message and the order. The messages of a burst are each applied and
+        ticked in turn; the diff keeps orders within tolerance and the rate limiter bounds what
+        goes out, so a burst does not turn into a burst of orders."""
         runtime = self.runtimes.get(symbol)
         if runtime is None:
             return
-        outcome = runtime.book.apply_binance_json(text, receive_time_ns=time.time_ns())
+        if self.quoting:
+            actions = runtime.maker.on_depth_message(text, receive_time_ns=time.time_ns())
+            outcome = runtime.maker.last_outcome
+        else:
+            actions = []
+            outcome = runtime.book.apply_binance_json(text, receive_time_ns=time.time_ns())
         runtime.counters.depth_messages += 1
         runtime.counters.last_depth_ns = receive_ns
         if outcome == UpdateOutcome.GAP or runtime.book.status == BookStatus.NEEDS_RESYNC:
             self._spawn(self._resync(runtime))
-        if outcome == UpdateOutcome.APPLIED:
-            if not runtime.dirty or not runtime.dirty_since_ns:
-                runtime.dirty_since_ns = receive_ns
-            runtime.dirty = True
-            self._wake.set()
+        if self.quoting and outcome not in (UpdateOutcome.BUFFERED, UpdateOutcome.STALE):
+            runtime.dirty = False  # this tick saw everything an earlier mark asked for
+            self._after_tick(runtime, actions, receive_ns)
 
     def _on_trade(self, symbol: str, trade: Mapping[str, Any], receive_ns: int) -> None:
         runtime = self.runtimes.get(symbol)
@@ -385,25 +399,28 @@ class LiveEngine:
 
     @staticmethod
     def _mark_dirty(runtime: SymbolRuntime) -> None:
-        """Asks for a tick that no depth message caused (a fill, an answer, a reload): it is not
-        counted in the tick-to-order latency, which runs from a depth message's arrival."""
-        if not runtime.dirty:
-            runtime.dirty_since_ns = 0
+        """Asks the maker loop for a tick that no depth message caused (a fill, an answer, a
+        reload): it is not counted in the tick-to-order latency, which runs from a depth
+        message's arrival."""
         runtime.dirty = True
 
     async def _maker_loop(self) -> None:
+        """Ticks a symbol that something other than a depth message changed (a fill, an answer,
+        a reload, a resync): many such marks between two passes make one tick."""
         while True:
             await self._wake.wait()
             self._wake.clear()
             for runtime in self.runtimes.values():
                 if runtime.dirty and self.quoting:
                     runtime.dirty = False
-                    arrived_ns = runtime.dirty_since_ns
                     actions = runtime.maker.tick(now_ns=time.time_ns())
-                    runtime.counters.ticks += 1
-                    self._note_decision(runtime)
-                    if actions:
-                        self._send(runtime, actions, arrived_ns)
+                    self._after_tick(runtime, actions, 0)
+
+    def _after_tick(self, runtime: SymbolRuntime, actions: Sequence[OrderAction], arrived_ns: int) -> None:
+        runtime.counters.ticks += 1
+        self._note_decision(runtime)
+        if actions:
+            self._send(runtime, actions, arrived_ns)
 
     def _note_decision(self, runtime: SymbolRuntime) -> None:
         decision = runtime.maker.decision or ""
@@ -430,7 +447,16 @@ class LiveEngine:
         diff sees them and sends nothing twice."""
         places = [a for a in actions if a.kind == "place"] if self.quoting else []
         cancels = [a for a in actions if a.kind == "cancel" and a.client_order_id not in runtime.cancelling]
+        clock = _TickToOrder(runtime.counters, arrived_ns) if arrived_ns else None
         now = time.monotonic_ns()
+        if cancels:  # first: what is withdrawn matters more than what is added
+            if self.limiter.try_send(now, "cancels", orders=len(cancels), weight=1.0):
+                runtime.cancelling.update(a.client_order_id for a in cancels)
+                runtime.counters.cancels_sent += len(cancels)
+                self._spawn_now(self._send_cancels(runtime, cancels, clock))
+            else:
+                runtime.counters.rate_limited += 1
+                runtime.dirty = True  # tried again at the next tick
         if places:
             if self.limiter.try_send(now, "orders", orders=len(places), weight=float(len(places))):
                 orders = []
@@ -439,26 +465,19 @@ class LiveEngine:
                     runtime.account.add_order(action.client_order_id, action.side, action.price, size)
                     orders.append(NewOrder(action.client_order_id, action.side, action.price, size, post_only=True))
                 runtime.counters.places_sent += len(orders)
-                self._spawn(self._send_places(runtime, places, orders, arrived_ns))
-            else:
-                runtime.counters.rate_limited += 1
-                runtime.dirty = True  # try again on the next update (timed from the same message)
-        if cancels:
-            if self.limiter.try_send(now, "cancels", orders=len(cancels), weight=1.0):
-                runtime.cancelling.update(a.client_order_id for a in cancels)
-                runtime.counters.cancels_sent += len(cancels)
-                self._spawn(self._send_cancels(runtime, cancels))
+                self._spawn_now(self._send_places(runtime, places, orders, clock))
             else:
                 runtime.counters.rate_limited += 1
                 runtime.dirty = True
 
     async def _send_places(
-        self, runtime: SymbolRuntime, places: list[OrderAction], orders: list[NewOrder], arrived_ns: int
+        self, runtime: SymbolRuntime, places: list[OrderAction], orders: list[NewOrder], clock: _TickToOrder | None
     ) -> None:
         assert self.client is not None
         sent_ns = time.time_ns()
+        on_written = clock.place_written if clock is not None else None
         try:
-            results = await self.client.place_orders(runtime.symbol, orders)
+            results = await self.client.place_orders(runtime.symbol, orders, on_written=on_written)
         except VenueError as error:
             # Nothing went out (the venue's back-off is not over).
             logger.warning("%s: %d orders not placed: %s", runtime.symbol, len(orders), error)
@@ -466,21 +485,18 @@ class LiveEngine:
                 OrderResult(order.client_order_id, "rejected", code=error.code, message=error.message)
                 for order in orders
             ]
-        else:
-            latency = self.client.last_place_written_ns - arrived_ns
-            if arrived_ns and latency > 0:
-                runtime.counters.tick_to_order_ns.append(latency)
-                if len(runtime.counters.tick_to_order_ns) > 100_000:
-                    del runtime.counters.tick_to_order_ns[:50_000]
         for action, result in zip(places, results):
             self._after_place(runtime, action, result, sent_ns)
 
-    async def _send_cancels(self, runtime: SymbolRuntime, cancels: list[OrderAction]) -> None:
+    async def _send_cancels(
+        self, runtime: SymbolRuntime, cancels: list[OrderAction], clock: _TickToOrder | None = None
+    ) -> None:
         assert self.client is not None
         ids = [a.client_order_id for a in cancels]
         sent_ns = time.time_ns()
+        on_written = clock.cancel_written if clock is not None else None
         try:
-            results = await self.client.cancel_orders(runtime.symbol, ids)
+            results = await self.client.cancel_orders(runtime.symbol, ids, on_written=on_written)
         except VenueError as error:
             # Nothing known to be cancelled: the orders stay live and the next tick retries.
             logger.warning("%s: cancel of %d orders not sent: %s", runtime.symbol, len(ids), error)
@@ -626,6 +642,14 @@ class LiveEngine:
                 except Exception as error:  # the next refresh tries again; the countdown is still running
                     logger.warning("%s: refreshing the countdown cancel-all failed: %s", symbol, error)
             await asyncio.sleep(DEAD_MAN_REFRESH_S)
+
+    async def _warm_connections(self) -> None:
+        """Keeps ``[venue] http_connections`` connections open to the venue (aiohttp drops one
+        idle for 60 s), so that an order request never waits for a new connection."""
+        assert self.client is not None
+        while True:
+            await asyncio.sleep(WARM_CONNECTIONS_EVERY_S)
+            await self.client.warm_connections(self.config.venue.http_connections)
 
     async def _snapshots(self) -> None:
         interval = max(0.1, self.config.journal.snapshot_interval_s)
@@ -803,14 +827,61 @@ class LiveEngine:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def _spawn_now(self, coroutine: Any) -> None:
+        """Starts an order request's task and, on Python 3.12+, runs it at once up to its first
+        wait — the request's bytes are written before this returns (aiohttp writes a request
+        with no body inline, on a pooled connection). Before 3.12 the task starts at the loop's
+        next pass."""
+        if sys.version_info >= (3, 12):
+            task: asyncio.Task[None] = asyncio.Task(coroutine, loop=asyncio.get_running_loop(), eager_start=True)
+            if task.done():
+                task.result()  # an error is raised here, as it would be from the task
+                return
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        else:
+            self._spawn(coroutine)
 
-def tick_to_order_percentiles(engine: LiveEngine) -> dict[str, float]:
-    """p50/p99 (µs) of the time from a depth message's arrival to the order request it caused."""
-    values = sorted(v for r in engine.runtimes.values() for v in r.counters.tick_to_order_ns if v > 0)
+
+class _TickToOrder:
+    """Times one tick's order requests from the arrival of the depth message that caused it."""
+
+    __slots__ = ("arrived_ns", "counters", "first_written")
+
+    def __init__(self, counters: SymbolCounters, arrived_ns: int) -> None:
+        self.counters = counters
+        self.arrived_ns = arrived_ns
+        self.first_written = False
+
+    def cancel_written(self, written_ns: int) -> None:
+        if not self.first_written:
+            self.first_written = True
+            self.counters.tick_to_order_ns.append(written_ns - self.arrived_ns)
+
+    def place_written(self, written_ns: int) -> None:
+        self.cancel_written(written_ns)
+        self.counters.tick_to_place_ns.append(written_ns - self.arrived_ns)
+
+
+def tick_to_order_percentiles(engine: LiveEngine, *, places_only: bool = False) -> dict[str, float]:
+    """count, p50, p90, p99 and max (µs) of the time from a depth message's arrival to the first
+    order request (cancel or place; ``places_only``: the first place) of the tick it caused."""
+    values = sorted(
+        v
+        for r in engine.runtimes.values()
+        for v in (r.counters.tick_to_place_ns if places_only else r.counters.tick_to_order_ns)
+        if v > 0
+    )
     if not values:
         return {}
 
     def pick(share: float) -> float:
         return values[min(len(values) - 1, int(share * len(values)))] / 1000
 
-    return {"count": float(len(values)), "p50_us": pick(0.50), "p99_us": pick(0.99)}
+    return {
+        "count": float(len(values)),
+        "p50_us": pick(0.50),
+        "p90_us": pick(0.90),
+        "p99_us": pick(0.99),
+        "max_us": values[-1] / 1000,
+    }

@@ -30,7 +30,7 @@ import logging
 import re
 import statistics
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace, TracebackType
 from typing import Any, Final, Literal
@@ -259,6 +259,16 @@ class PositionInfo:
 # -- the client --------------------------------------------------------------------------------
 
 
+class _OrderRequest:
+    """The trace context of a place or cancel request: tells aiohttp's trace hook it is an
+    order request, and whom to tell, once, when its bytes were written."""
+
+    __slots__ = ("on_written",)
+
+    def __init__(self, on_written: Callable[[int], None] | None = None) -> None:
+        self.on_written = on_written
+
+
 @dataclass
 class _Answer:
     status: int
@@ -297,12 +307,14 @@ class BinanceFuturesClient:
     Notes
     -----
     ``last_request_written_ns`` is :func:`time.perf_counter_ns` taken by aiohttp's
-    ``on_request_headers_sent`` trace hook of the last place or cancel request. The client puts
-    every parameter in the query (no body), so aiohttp writes the whole request inline in its
-    ``send()``: the hook runs, the headers are serialised and ``transport.write`` follows with
-    no await in between. The stamp is the socket write less the header serialisation (a few
-    µs); a request with a body would be written by a task one loop iteration later (Python
-    < 3.12), which is why there is none.
+    ``on_request_headers_sent`` trace hook of the last place or cancel request; ``place_orders``
+    also reports the stamp of its own first request to an ``on_written`` callback (the stamp of
+    *this* call, not of a request another task wrote meanwhile). The client puts every parameter
+    in the query (no body), so aiohttp writes the whole request inline in its ``send()``: the
+    hook runs, the headers are serialised and ``transport.write`` follows with no await in
+    between. The stamp is the socket write less the header serialisation (a few µs); a request
+    with a body would be written by a task one loop iteration later (Python < 3.12), which is
+    why there is none.
 
     Examples
     --------
@@ -356,7 +368,7 @@ class BinanceFuturesClient:
         # monotonic seconds until which nothing (weight, ban) or no new order (order count) goes out
         self._blocked_until = 0.0
         self._orders_blocked_until = 0.0
-        self._order_request = SimpleNamespace(order_request=True)
+        self._order_request = _OrderRequest()
 
     def __repr__(self) -> str:
         return f"BinanceFuturesClient(rest_url={self.rest_url!r}, key_id={self.credentials.key_id!r})"
@@ -400,10 +412,14 @@ class BinanceFuturesClient:
     async def _on_request_headers_sent(
         self, session: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestHeadersSentParams
     ) -> None:
-        if context.trace_request_ctx is self._order_request:
-            self.last_request_written_ns = time.perf_counter_ns()
+        request = context.trace_request_ctx
+        if isinstance(request, _OrderRequest):
+            self.last_request_written_ns = written_ns = time.perf_counter_ns()
             if params.method == "POST":  # a place (cancels are DELETEs)
-                self.last_place_written_ns = self.last_request_written_ns
+                self.last_place_written_ns = written_ns
+            if request.on_written is not None:
+                on_written, request.on_written = request.on_written, None  # a -1021 resend is not a new write
+                on_written(written_ns)
 
     # -- time --------------------------------------------------------------------------------
 
@@ -428,6 +444,26 @@ class BinanceFuturesClient:
         self.time_offset_ms = statistics.median(offsets)
         logger.info("server time offset %.1f ms (median of %d)", self.time_offset_ms, samples)
         return self.time_offset_ms
+
+    async def warm_connections(self, count: int) -> int:
+        """Opens (or touches) ``count`` keep-alive connections to the venue by sending ``count``
+        ``GET /fapi/v1/time`` at once (weight 1 each), so that the next ``count`` concurrent
+        order requests find an open connection in the pool: a new TCP connection (and on a real
+        venue a TLS handshake) costs one or more round trips that would otherwise fall on an
+        order's path. aiohttp closes a connection idle for 60 s; calling this more often keeps
+        them.
+
+        Returns
+        -------
+        int
+            How many of the requests were answered.
+        """
+        if count < 1:
+            return 0
+        answers = await asyncio.gather(
+            *(self._public("GET", self.TIME_PATH) for _ in range(count)), return_exceptions=True
+        )
+        return sum(1 for answer in answers if not isinstance(answer, BaseException))
 
     def server_time_ms(self) -> int:
         """Local time plus the measured offset: the ``timestamp`` of a signed request."""
@@ -539,9 +575,14 @@ class BinanceFuturesClient:
 
     # -- orders ------------------------------------------------------------------------------
 
-    async def place_orders(self, symbol: str, orders: Sequence[NewOrder]) -> list[OrderResult]:
+    async def place_orders(
+        self, symbol: str, orders: Sequence[NewOrder], *, on_written: Callable[[int], None] | None = None
+    ) -> list[OrderResult]:
         """Places limit orders: ``POST /fapi/v1/batchOrders`` in chunks of 5 (a single order
         goes to ``/fapi/v1/order``), one after the other.
+
+        ``on_written(perf_counter_ns)`` is called once, when the first request's bytes are
+        written to the socket (before its answer), if it is written at all.
 
         Returns
         -------
@@ -572,7 +613,9 @@ class BinanceFuturesClient:
                 path = self.BATCH_ORDERS_PATH
             try:
                 self._refuse_while_blocked(orders_too=True)  # another task may have met a 429 meanwhile
-                results.extend(await self._send_orders("POST", path, params, [o.client_order_id for o in chunk]))
+                ids = [o.client_order_id for o in chunk]
+                request = _OrderRequest(on_written if start == 0 else None)
+                results.extend(await self._send_orders("POST", path, params, ids, request))
             except RateLimitedError as error:
                 if not results:
                     raise
@@ -581,9 +624,12 @@ class BinanceFuturesClient:
                 break
         return results
 
-    async def cancel_orders(self, symbol: str, client_order_ids: Sequence[str]) -> list[OrderResult]:
+    async def cancel_orders(
+        self, symbol: str, client_order_ids: Sequence[str], *, on_written: Callable[[int], None] | None = None
+    ) -> list[OrderResult]:
         """Cancels orders by client id: ``DELETE /fapi/v1/batchOrders`` with
-        ``origClientOrderIdList``, at most 10 per request.
+        ``origClientOrderIdList``, at most 10 per request; ``on_written`` as in
+        :meth:`place_orders`.
 
         Returns
         -------
@@ -607,7 +653,8 @@ class BinanceFuturesClient:
             ]
             try:
                 self._refuse_while_blocked(orders_too=False)
-                results.extend(await self._send_orders("DELETE", self.BATCH_ORDERS_PATH, params, chunk))
+                request = _OrderRequest(on_written if start == 0 else None)
+                results.extend(await self._send_orders("DELETE", self.BATCH_ORDERS_PATH, params, chunk, request))
             except RateLimitedError as error:
                 if not results:
                     raise
@@ -617,10 +664,10 @@ class BinanceFuturesClient:
         return results
 
     async def _send_orders(
-        self, method: str, path: str, params: list[tuple[str, str]], client_order_ids: list[str]
+        self, method: str, path: str, params: list[tuple[str, str]], client_order_ids: list[str], request: _OrderRequest
     ) -> list[OrderResult]:
         try:
-            answer = await self._signed(method, path, params, order_request=True)
+            answer = await self._signed(method, path, params, request)
         except _OutcomeUnknown as lost:
             logger.warning("%s %s: outcome unknown for %d orders (%s)", method, path, len(client_order_ids), lost)
             return [OrderResult(c, "unknown", message=str(lost)) for c in client_order_ids]
@@ -656,7 +703,7 @@ class BinanceFuturesClient:
     ) -> Any:
         self._refuse_while_blocked(orders_too=False)
         try:
-            answer = await self._signed(method, path, params, order_request=order_request)
+            answer = await self._signed(method, path, params, self._order_request if order_request else None)
         except (_OutcomeUnknown, _NotSent) as error:
             raise VenueConnectionError(f"{method} {path}: {error}") from None
         return self._body_or_raise(method, path, answer)
@@ -665,7 +712,7 @@ class BinanceFuturesClient:
         """A USER_STREAM request: API key, no signature."""
         self._refuse_while_blocked(orders_too=False)
         try:
-            answer = await self._request(method, self.rest_url + self.LISTEN_KEY_PATH, self._headers, False)
+            answer = await self._request(method, self.rest_url + self.LISTEN_KEY_PATH, self._headers, None)
         except (_OutcomeUnknown, _NotSent) as error:
             raise VenueConnectionError(f"{method} {self.LISTEN_KEY_PATH}: {error}") from None
         return self._body_or_raise(method, self.LISTEN_KEY_PATH, answer)
@@ -673,7 +720,7 @@ class BinanceFuturesClient:
     async def _public(self, method: str, path: str) -> Any:
         self._refuse_while_blocked(orders_too=False)
         try:
-            answer = await self._request(method, self.rest_url + path, None, False)
+            answer = await self._request(method, self.rest_url + path, None, None)
         except (_OutcomeUnknown, _NotSent) as error:
             raise VenueConnectionError(f"{method} {path}: {error}") from None
         return self._body_or_raise(method, path, answer)
@@ -687,7 +734,7 @@ class BinanceFuturesClient:
         raise VenueError(answer.code, answer.message, answer.status)
 
     async def _signed(
-        self, method: str, path: str, params: list[tuple[str, str]], *, order_request: bool = False
+        self, method: str, path: str, params: list[tuple[str, str]], order_request: _OrderRequest | None = None
     ) -> _Answer:
         """Signs and sends; on ``-1021`` re-syncs the clock once and sends once more."""
         answer = await self._send_signed(method, path, params, order_request)
@@ -697,7 +744,9 @@ class BinanceFuturesClient:
             answer = await self._send_signed(method, path, params, order_request)
         return answer
 
-    async def _send_signed(self, method: str, path: str, params: list[tuple[str, str]], order_request: bool) -> _Answer:
+    async def _send_signed(
+        self, method: str, path: str, params: list[tuple[str, str]], order_request: _OrderRequest | None
+    ) -> _Answer:
         text = _query(params) + self._recv_window + str(self.server_time_ms())
         if text[0] == "&":
             text = text[1:]
@@ -706,14 +755,16 @@ class BinanceFuturesClient:
         # send(), with a body it schedules a writer task (a loop iteration later before 3.12).
         return await self._request(method, self.rest_url + path + "?" + text, self._headers, order_request)
 
-    async def _request(self, method: str, url: str, headers: Mapping[str, str] | None, order_request: bool) -> _Answer:
+    async def _request(
+        self, method: str, url: str, headers: Mapping[str, str] | None, order_request: _OrderRequest | None
+    ) -> _Answer:
         session = self.session
         try:
             async with session.request(
                 method,
                 URL(url, encoded=True),  # signed bytes = sent bytes: yarl must not re-quote
                 headers=headers,
-                trace_request_ctx=self._order_request if order_request else None,
+                trace_request_ctx=order_request,
             ) as response:
                 raw = await response.read()
                 self._observe_usage(response.headers)
