@@ -7,8 +7,14 @@ The engine runs in-process against an embedded local venue (synthetic market) wi
 quote and a zero requote tolerance, so that most book changes move our ladder and lead to order
 requests. For every order request the engine records the time from the arrival of the depth
 message behind it (the feed's receive stamp, taken when cryptofeed hands the message over) to
-the moment the request's bytes were written (the order client's stamp). Reported: count, p50,
-p90, p99 and max, and the process's RSS at start and end (and every ``--rss-every`` seconds).
+the moment the tick's first order request's bytes were written (the order client's stamp, taken
+by aiohttp's trace hook for that request): ``latency_us`` (first request, cancel or place) and
+``latency_to_place_us`` (first place). Reported: count, p50, p90, p99 and max, and the process's
+RSS at start and end (and every ``--rss-every`` seconds).
+
+The engine ticks inside the depth message's handling; on Python 3.12+ the order requests start
+as eager tasks (written before the next message is read), before 3.12 at the loop's next pass,
+so run it with each interpreter to compare.
 
 By default the venue runs in a process of its own (as a real venue would be elsewhere), with
 its rate limits raised so that throttling does not hide latency; ``--venue-in-loop`` puts it in
@@ -23,6 +29,7 @@ import asyncio
 import contextlib
 import json
 import os
+import platform
 import resource
 import ssl
 import subprocess
@@ -114,11 +121,15 @@ async def run_engine(config_path: Path, venue: dict, seconds: float, rss_every: 
             next_rss += rss_every
     rss.append((round(time.monotonic() - begun), rss_mb()))
     latency = tick_to_order_percentiles(engine)
+    latency_to_place = tick_to_order_percentiles(engine, places_only=True)
     summary = await engine.stop()
     journal.close()
     return {
         "seconds": seconds,
+        "python": platform.python_version(),
+        "load_average_1m_at_end": os.getloadavg()[0],
         "latency_us": latency,
+        "latency_to_place_us": latency_to_place,
         "orders_placed": sum(s.places_sent for s in summary.symbols),
         "open_orders_at_venue_after_stop": summary.open_orders_at_venue,
         "rss_mb": rss,
