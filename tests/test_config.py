@@ -4,6 +4,7 @@ built from it."""
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 import logging
 import os
@@ -28,6 +29,7 @@ from marketmaker.config import (
     packaged_default_config,
     parse_config,
 )
+from marketmaker.config_reload import diff_configs
 from marketmaker.errors import ConfigError, InvalidConfigError
 from marketmaker.toml_lines import KeyLines, split_key_path
 
@@ -253,6 +255,27 @@ ERROR_CASES = [
     ),
     pytest.param(BASE + "risk = 3\n", "risk", 5, "expected a table ([risk]), got 3", id="table expected"),
     pytest.param(
+        BASE + "[risk]\nmax_position = 1\n[risk.symbols.XRPUSDT]\nmax_position = 5\n",
+        "risk.symbols.XRPUSDT",
+        7,
+        "'XRPUSDT' is not one of symbols (BTCUSDT, ETHUSDT)",
+        id="risk for an unconfigured symbol",
+    ),
+    pytest.param(
+        BASE + "[risk.symbols.BTCUSDT]\nmax_position = 1\nmax_open_orders = 2.5\n",
+        "risk.symbols.BTCUSDT.max_open_orders",
+        7,
+        "expected an integer >= 0, got 2.5",
+        id="a symbol's risk limit",
+    ),
+    pytest.param(
+        BASE + "[risk.symbols.BTCUSDT]\nmax_postion = 1\n",
+        "risk.symbols.BTCUSDT.max_postion",
+        6,
+        "did you mean 'max_position'?",
+        id="typo in a symbol's risk table",
+    ),
+    pytest.param(
         BASE + '[venue]\nrest_url = "ftp://example.com"\n', "venue.rest_url", 6, "expected an http://", id="url"
     ),
 ]
@@ -432,6 +455,39 @@ def test_the_feature_engine_risk_gate_limiter_and_planner(tmp_path: Path) -> Non
     assert sum(limiter.try_send(0, "cancels") for _ in range(10)) == 1
     planner = config.order_planner("r1")
     assert planner.prefix == "botr1" and planner.next_client_order_id().startswith("botr1")
+
+
+def test_a_symbol_s_risk_table_replaces_only_the_limits_it_writes(tmp_path: Path) -> None:
+    text = (
+        'exchange = "sim"\nsymbols = ["BTCUSDT", "DOGEUSDT"]\n'
+        'balances = [["BTCUSDT", 1000.0], ["DOGEUSDT", 1000.0]]\nbps = [["BTCUSDT", 5.0], ["DOGEUSDT", 5.0]]\n'
+        "[risk]\nmax_position = 0.5\nmax_open_orders = 12\n"
+        "[risk.symbols.DOGEUSDT]\nmax_position = 20000.0\n"
+    )
+    config = load_config(write(tmp_path, text))
+    assert config.risk.for_symbol("BTCUSDT") == dataclasses.replace(config.risk, symbols={})
+    doge = config.risk.for_symbol("DOGEUSDT")
+    assert (doge.max_position, doge.max_open_orders) == (20000.0, 12)
+    buys = config.order_planner().plan(
+        marketmaker.QuoteGenerator(tick_size=0.1, lot_size=0.001).quote(100.0, balance=1e4), []
+    )
+    buys = [action for action in buys if action.side == marketmaker.Side.BUY]
+    for gate, passes in (
+        (config.risk_gate("BTCUSDT"), False),
+        (config.risk_gate(), False),
+        (config.risk_gate("DOGEUSDT"), True),
+    ):
+        passed, refused = gate.filter(buys, position=0.6, mid=100.0)
+        assert bool(passed) == passes and bool(refused) != passes
+    assert parse_config(config.to_toml()) == config
+    edited = load_config(write(tmp_path, text.replace("20000.0", "30000.0")))
+    (change,) = diff_configs(config, edited).changes
+    assert (change.key, change.old, change.new, change.live) == (
+        "risk.symbols.DOGEUSDT.max_position",
+        20000.0,
+        30000.0,
+        True,
+    )
 
 
 def test_to_toml_parses_back_to_the_same_configuration(tmp_path: Path) -> None:

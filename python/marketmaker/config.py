@@ -172,7 +172,9 @@ class FeatureConfig:
 
 @dataclass(frozen=True)
 class RiskConfig:
-    """``[risk]``: the risk gate's limits (0 turns a limit off), applied to each symbol."""
+    """``[risk]``: the risk gate's limits (0 turns a limit off), applied to each symbol, and
+    ``[risk.symbols.<SYMBOL>]`` tables that replace some of them for one symbol (a position
+    limit in BTC means nothing for DOGE)."""
 
     max_position: float = 0.0
     max_position_notional: float = 0.0
@@ -182,6 +184,13 @@ class RiskConfig:
     stale_book_ms: float = 5000.0
     max_volatility: float = 0.0
     allow_reduce_only_when_halted: bool = False
+    #: Symbol -> the limits it sets differently (only the keys written in its table).
+    symbols: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def for_symbol(self, symbol: str | None) -> RiskConfig:
+        """The limits that apply to ``symbol``: ``[risk]`` with its own table's keys replaced."""
+        overrides = self.symbols.get(symbol, {}) if symbol is not None else {}
+        return dataclasses.replace(self, **overrides, symbols={})
 
 
 @dataclass(frozen=True)
@@ -379,9 +388,9 @@ class Config:
             dead_band=features.dead_band,
         )
 
-    def risk_gate(self) -> RiskGate:
-        """A risk gate with ``[risk]``'s limits."""
-        risk = self.risk
+    def risk_gate(self, symbol: str | None = None) -> RiskGate:
+        """A risk gate with ``[risk]``'s limits, as ``[risk.symbols.<symbol>]`` changes them."""
+        risk = self.risk.for_symbol(symbol)
         return RiskGate(
             max_position=risk.max_position,
             max_position_notional=risk.max_position_notional,
@@ -454,7 +463,10 @@ class Config:
                 "dead_band": features.dead_band,
                 "weights": dict(features.weights),
             },
-            "risk": _fields_of(self.risk),
+            "risk": {
+                **{name: value for name, value in _fields_of(self.risk).items() if name != "symbols"},
+                **({"symbols": {s: dict(o) for s, o in self.risk.symbols.items()}} if self.risk.symbols else {}),
+            },
             "orders": _fields_of(self.orders),
             "venue": _fields_of(self.venue),
             "sim": {
@@ -841,7 +853,7 @@ class _Reader:
             tick_window=self.integer(data, "tick_window", "tick_window", 100, minimum=1),
             strategy=self.strategy(self.table(data, "strategy", "strategy")),
             features=self.features(self.table(data, "features", "features")),
-            risk=self.risk(self.table(data, "risk", "risk")),
+            risk=self.risk(self.table(data, "risk", "risk"), names),
             orders=self.orders(self.table(data, "orders", "orders")),
             venue=self.venue(self.table(data, "venue", "venue")),
             sim=self.sim(self.table(data, "sim", "sim")),
@@ -1025,33 +1037,55 @@ class _Reader:
             dead_band=self.number(table, "dead_band", "features.dead_band", 0.2, minimum=0.0),
         )
 
-    def risk(self, table: dict[str, Any]) -> RiskConfig:
+    def risk(self, table: dict[str, Any], names: Sequence[str]) -> RiskConfig:
         defaults = RiskConfig()
         self.known_keys(table, "risk.", tuple(_fields_of(defaults)))
+        base = self.risk_limits(table, "risk.", defaults)
+        by_symbol: dict[str, dict[str, Any]] = {}
+        for symbol, overrides in self.table(table, "symbols", "risk.symbols").items():
+            path = f"risk.symbols.{symbol}"
+            if symbol not in names:
+                self.fail(path, f"{symbol!r} is not one of symbols ({', '.join(names)})")
+            if not isinstance(overrides, dict):
+                self.fail(path, f"expected a table ([{path}]) of risk limits, got {_describe(overrides)}")
+            limits = tuple(name for name in _fields_of(defaults) if name != "symbols")
+            self.known_keys(overrides, path + ".", limits)
+            resolved = self.risk_limits(overrides, path + ".", base)
+            by_symbol[symbol] = {name: getattr(resolved, name) for name in overrides}
+        return dataclasses.replace(base, symbols=MappingProxyType(by_symbol))
+
+    def risk_limits(self, table: dict[str, Any], prefix: str, defaults: RiskConfig) -> RiskConfig:
+        """The limits written in ``table`` (keys under ``prefix``), ``defaults`` for the rest."""
         return RiskConfig(
-            max_position=self.number(table, "max_position", "risk.max_position", defaults.max_position, minimum=0.0),
+            max_position=self.number(
+                table, "max_position", f"{prefix}max_position", defaults.max_position, minimum=0.0
+            ),
             max_position_notional=self.number(
                 table,
                 "max_position_notional",
-                "risk.max_position_notional",
+                f"{prefix}max_position_notional",
                 defaults.max_position_notional,
                 minimum=0.0,
             ),
             max_order_size=self.number(
-                table, "max_order_size", "risk.max_order_size", defaults.max_order_size, minimum=0.0
+                table, "max_order_size", f"{prefix}max_order_size", defaults.max_order_size, minimum=0.0
             ),
             max_open_orders=self.integer(
-                table, "max_open_orders", "risk.max_open_orders", defaults.max_open_orders, minimum=0
+                table, "max_open_orders", f"{prefix}max_open_orders", defaults.max_open_orders, minimum=0
             ),
-            max_drawdown=self.number(table, "max_drawdown", "risk.max_drawdown", defaults.max_drawdown, minimum=0.0),
-            stale_book_ms=self.number(table, "stale_book_ms", "risk.stale_book_ms", defaults.stale_book_ms, above=0.0),
+            max_drawdown=self.number(
+                table, "max_drawdown", f"{prefix}max_drawdown", defaults.max_drawdown, minimum=0.0
+            ),
+            stale_book_ms=self.number(
+                table, "stale_book_ms", f"{prefix}stale_book_ms", defaults.stale_book_ms, above=0.0
+            ),
             max_volatility=self.number(
-                table, "max_volatility", "risk.max_volatility", defaults.max_volatility, minimum=0.0
+                table, "max_volatility", f"{prefix}max_volatility", defaults.max_volatility, minimum=0.0
             ),
             allow_reduce_only_when_halted=self.boolean(
                 table,
                 "allow_reduce_only_when_halted",
-                "risk.allow_reduce_only_when_halted",
+                f"{prefix}allow_reduce_only_when_halted",
                 defaults.allow_reduce_only_when_halted,
             ),
         )
@@ -1179,7 +1213,11 @@ class _Reader:
             keys = {**strategy_keys, "bps": f"bps[{self.written_index[('bps', entry.symbol)]}][1]"}
             build = functools.partial(config.quote_generator, entry.symbol, tick_size=0.01, lot_size=0.001)
             self.core(build, keys, "strategy.model")
-        self.core(config.risk_gate, {name: f"risk.{name}" for name in _fields_of(config.risk)}, "risk")
+        limits = [name for name in _fields_of(config.risk) if name != "symbols"]
+        self.core(config.risk_gate, {name: f"risk.{name}" for name in limits}, "risk")
+        for symbol in config.risk.symbols:
+            keys = {name: f"risk.symbols.{symbol}.{name}" for name in limits}
+            self.core(functools.partial(config.risk_gate, symbol), keys, f"risk.symbols.{symbol}")
         limiter_keys = {name: f"orders.{name}" for name in ("weight_per_min", "orders_per_10s", "cancel_reserve")}
         self.core(config.rate_limiter, {**limiter_keys, "calls_per_s": "rate_limit"}, "rate_limit")
         planner_keys = {name: f"orders.{name}" for name in ("requote_tolerance_bps", "size_tolerance")}

@@ -338,7 +338,7 @@ class LiveEngine:
             config.order_planner(self.run_tag),
             account,
             tape=TradeTape(10_000),
-            risk=config.risk_gate(),
+            risk=config.risk_gate(symbol),
         )
         return SymbolRuntime(symbol, maker, instrument)
 
@@ -743,7 +743,7 @@ class LiveEngine:
             )
             gate = runtime.maker.risk
             if gate is not None:
-                gate.take_limits(new.risk_gate())  # a latched halt stays
+                gate.take_limits(new.risk_gate(runtime.symbol))  # a latched halt stays
             self._mark_dirty(runtime)
         self.config = new
         self._wake.set()
