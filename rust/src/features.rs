@@ -544,7 +544,7 @@ pub fn squash(x: f64) -> f64 {
     let k_float = (y * INV_LN2_32 + ROUND) - ROUND;
     let k = k_float as i64; // 11 to 1,800
     let r = (y - k_float * LN2_32_HI) - k_float * LN2_32_LO; // |r| ≤ ln 2 / 64
-    // e^r − 1 to degree 6 (the next term is below 4e-18 relative).
+                                                             // e^r − 1 to degree 6 (the next term is below 4e-18 relative).
     let q = r
         * (1.0
             + r * (0.5
@@ -1180,7 +1180,6 @@ impl Predictor {
         self.lagged_ofi_normalized = features.ofi_normalized;
         self.lagged_imbalance = features.imbalances[0];
     }
-
 }
 
 /// The skew from the features' signals (`tanh` is not evaluated for a signal surely inside the
@@ -1246,10 +1245,13 @@ fn sanitize(features: &mut Features) {
         features.imbalances[1],
         features.imbalances[2],
         features.imbalances[3],
+        0.0,
     ]
-    .iter()
-    .fold(0.0, |probe, value| probe + value * 0.0);
-    if probe == 0.0 {
+    .chunks_exact(2)
+    .fold([0.0; 2], |probe, pair| {
+        [probe[0] + pair[0] * 0.0, probe[1] + pair[1] * 0.0]
+    });
+    if probe[0] + probe[1] == 0.0 {
         return;
     }
     let finite_or = |value: f64, neutral: f64| if value.is_finite() { value } else { neutral };
@@ -1336,8 +1338,7 @@ fn depth_sizes(
     let depths = &config.depths;
     let mut sizes_out = [0.0; MAX_DEPTHS];
     let view_len = sizes.len() + far.len();
-    let weights =
-        &level_weights_best_last[level_weights_best_last.len() - view_len..];
+    let weights = &level_weights_best_last[level_weights_best_last.len() - view_len..];
     let near_weights = &weights[weights.len() - sizes.len()..];
     // Depth d is the last min(d, len) entries: sum the shallowest first, then extend.
     let mut total = 0.0;
