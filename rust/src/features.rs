@@ -497,7 +497,7 @@ const EXP2_32NDS: [f64; 32] = [
     1.3252366431597413,
     1.3542555469368927,
     1.383909881963832,
-    1.4142135623730951,
+    std::f64::consts::SQRT_2,
     1.4451808069770467,
     1.4768261459394993,
     1.5091644275934228,
@@ -521,6 +521,7 @@ const EXP2_32NDS: [f64; 32] = [
 /// `|x| = 0.25` the subtraction would lose digits, so that range is left to `f64::tanh`.
 #[inline]
 #[must_use]
+#[allow(clippy::many_single_char_names)] // the formula's own names: x, y, k, r, q, e
 pub fn squash(x: f64) -> f64 {
     /// 1.5 × 2^52: adding and subtracting it rounds to an integer.
     const ROUND: f64 = 6_755_399_441_055_744.0;
@@ -531,16 +532,15 @@ pub fn squash(x: f64) -> f64 {
     const LN2_32_HI: f64 = 0.021660849390173098;
     #[allow(clippy::unreadable_literal, clippy::excessive_precision)]
     const LN2_32_LO: f64 = 2.325192846878874e-12;
-    let a = x.abs();
-    if !(a >= 0.25) {
-        // Also NaN.
+    let magnitude = x.abs();
+    if magnitude < 0.25 || magnitude.is_nan() {
         return x.tanh();
     }
-    if a > 19.5 {
+    if magnitude > 19.5 {
         // tanh rounds to ±1 from |x| ≈ 19.06 on.
         return 1.0_f64.copysign(x);
     }
-    let y = 2.0 * a;
+    let y = 2.0 * magnitude;
     let k_float = (y * INV_LN2_32 + ROUND) - ROUND;
     let k = k_float as i64; // 11 to 1,800
     let r = (y - k_float * LN2_32_HI) - k_float * LN2_32_LO; // |r| ≤ ln 2 / 64
