@@ -205,24 +205,25 @@ pub fn feature_column_names(depths: &[usize]) -> Vec<String> {
 /// Rows of features buffered before they are copied into their columns.
 const FEATURE_BLOCK_ROWS: usize = 256;
 
-/// Writes one row, row-major, into `row`.
-fn feature_row(features: &crate::features::Features, row: &mut [f64]) {
-    let mut column = 0;
-    let mut put = |value: f64| {
-        row[column] = value;
-        column += 1;
-    };
-    let head = [
+/// Values in a buffered row: the head, one slot per possible imbalance depth, the tail.
+const ROW_SLOTS: usize = 6 + crate::features::MAX_DEPTHS + 15;
+
+/// One row with the imbalances at fixed slots (a fixed-size row is written without bounds
+/// checks; the unused imbalance slots are skipped when the block is copied out).
+#[inline]
+fn feature_row(features: &crate::features::Features) -> [f64; ROW_SLOTS] {
+    let imbalances = features.imbalances;
+    [
         features.time_ns as f64,
         f64::from(u8::from(features.ready)),
         features.mid,
         features.microprice,
         features.weighted_mid,
         features.spread_bps,
-    ];
-    head.iter().copied().for_each(&mut put);
-    features.imbalances().iter().copied().for_each(&mut put);
-    let tail = [
+        imbalances[0],
+        imbalances[1],
+        imbalances[2],
+        imbalances[3],
         features.ofi,
         features.deep_ofi,
         features.ofi_normalized,
@@ -238,8 +239,7 @@ fn feature_row(features: &crate::features::Features, row: &mut [f64]) {
         features.prediction_bps,
         features.hit_rate,
         features.skew,
-    ];
-    tail.iter().copied().for_each(&mut put);
+    ]
 }
 
 /// Replays level updates (no sequence check) and trades through `book`, `tape` and `engine`,
@@ -297,6 +297,7 @@ pub fn run_features(
             && message_ends.is_none_or(|ends| ends.len() == count),
         "batch arrays must have one entry per update"
     );
+    let depth_count = engine.config().depths.len();
     let width = feature_column_names(&engine.config().depths).len();
     let rows = message_ends.map_or(count, |ends| ends.iter().filter(|end| **end).count());
     out.clear();
@@ -304,15 +305,20 @@ pub fn run_features(
     // Rows go to a small row-major block that is appended column by column when full: writing
     // each row straight into 20-odd columns megabytes apart thrashes the cache and the TLB.
     // The columns are only appended to (never zero-filled first).
-    let mut block = vec![0.0; FEATURE_BLOCK_ROWS * width];
+    let mut block = vec![[0.0; ROW_SLOTS]; FEATURE_BLOCK_ROWS];
     let mut in_block = 0;
-    let flush = |block: &[f64], in_block: usize, out: &mut [Vec<f64>]| {
+    // Column c's slot in a row: past the used imbalances, skip the unused ones.
+    let slot = |column: usize| {
+        if column < 6 + depth_count {
+            column
+        } else {
+            column + crate::features::MAX_DEPTHS - depth_count
+        }
+    };
+    let flush = |block: &[[f64; ROW_SLOTS]], out: &mut [Vec<f64>]| {
         for (column, target) in out.iter_mut().enumerate() {
-            target.extend(
-                block[..in_block * width]
-                    .chunks_exact(width)
-                    .map(|row| row[column]),
-            );
+            let slot = slot(column).min(ROW_SLOTS - 1);
+            target.extend(block.iter().map(|row| row[slot]));
         }
     };
     let mut next_trade = 0;
@@ -340,16 +346,13 @@ pub fn run_features(
             }
         }
         engine.update(book, Some(tape), now);
-        feature_row(
-            engine.features(),
-            &mut block[in_block * width..(in_block + 1) * width],
-        );
+        block[in_block] = feature_row(engine.features());
         in_block += 1;
         if in_block == FEATURE_BLOCK_ROWS {
-            flush(&block, in_block, out);
+            flush(&block, out);
             in_block = 0;
         }
     }
-    flush(&block, in_block, out);
+    flush(&block[..in_block], out);
     Ok(rows)
 }

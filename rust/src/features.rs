@@ -337,8 +337,12 @@ struct SideRead {
     /// Size of the best `depths[0]` levels, and their ticks weighted by size (weighted mid).
     vwap_size: f64,
     vwap_ticks: f64,
-    /// The best `ofi_levels` levels, and their summed size.
-    levels: SideLevels,
+    /// The best `ofi_levels` levels as read now (`levels[current]`) and at the read before
+    /// (`levels[current ^ 1]`): a read writes the other slot and flips `current`, so the
+    /// previous levels are never copied.
+    levels: [SideLevels; 2],
+    current: usize,
+    /// Summed size of the current best `ofi_levels` levels.
     levels_size: f64,
 }
 
@@ -348,24 +352,62 @@ impl SideRead {
         depth_sizes: [0.0; MAX_DEPTHS],
         vwap_size: 0.0,
         vwap_ticks: 0.0,
-        levels: SideLevels::EMPTY,
+        levels: [SideLevels::EMPTY; 2],
+        current: 0,
         levels_size: 0.0,
     };
+
+    /// The best `ofi_levels` levels as last read.
+    #[inline]
+    fn levels(&self) -> &SideLevels {
+        &self.levels[self.current & 1]
+    }
+
+    /// The levels before the last read.
+    #[inline]
+    fn previous_levels(&self) -> &SideLevels {
+        &self.levels[(self.current ^ 1) & 1]
+    }
 }
 
-/// Σ values, with four accumulators (the order differs from a plain left-to-right sum only in
-/// the last bits).
+/// Σ values, with eight accumulators (the order differs from a plain left-to-right sum only
+/// in the last bits). The lanes are combined pairwise as four two-wide vectors would be, so the
+/// loop compiles to vector adds.
 #[inline]
 fn sum(values: &[f64]) -> f64 {
-    let mut lanes = [0.0; 4];
-    let chunks = values.chunks_exact(4);
-    let rest: f64 = chunks.remainder().iter().sum();
-    for chunk in chunks {
+    let mut lanes = [0.0; 8];
+    let mut chunks = values.chunks_exact(8);
+    for chunk in &mut chunks {
         for (lane, value) in lanes.iter_mut().zip(chunk) {
             *lane += value;
         }
     }
-    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + rest
+    let mut rest = 0.0;
+    for value in chunks.remainder() {
+        rest += value;
+    }
+    let low = [lanes[0] + lanes[4], lanes[1] + lanes[5]];
+    let high = [lanes[2] + lanes[6], lanes[3] + lanes[7]];
+    let pair = [low[0] + high[0], low[1] + high[1]];
+    (pair[0] + pair[1]) + rest
+}
+
+/// Summed sizes of the last `depths[k]` entries of `sizes` (best last) for every k, the
+/// shallowest summed first and each deeper one extending it (as [`depth_sizes`] adds them).
+#[inline]
+fn nested_sums(sizes: &[f64], depths: &[usize]) -> [f64; MAX_DEPTHS] {
+    let mut out = [0.0; MAX_DEPTHS];
+    let mut total = 0.0;
+    let mut end = sizes.len();
+    for (slot, depth) in out.iter_mut().zip(depths) {
+        let start = sizes.len().saturating_sub(*depth);
+        if start < end {
+            total += sum(&sizes[start..end]);
+            end = start;
+        }
+        *slot = total;
+    }
+    out
 }
 
 /// Σ values × weights, with four accumulators.
@@ -434,6 +476,83 @@ pub fn voi_event(
         std::cmp::Ordering::Greater => 0.0,
     };
     delta_bid - delta_ask
+}
+
+/// `2^(j/32)` for `j = 0..32`, correctly rounded.
+#[allow(clippy::unreadable_literal, clippy::excessive_precision)]
+const EXP2_32NDS: [f64; 32] = [
+    1.0,
+    1.0218971486541166,
+    1.0442737824274138,
+    1.0671404006768237,
+    1.0905077326652577,
+    1.1143867425958924,
+    1.1387886347566916,
+    1.1637248587775775,
+    1.189207115002721,
+    1.215247359980469,
+    1.241857812073484,
+    1.2690509571917332,
+    1.2968395546510096,
+    1.3252366431597413,
+    1.3542555469368927,
+    1.383909881963832,
+    std::f64::consts::SQRT_2,
+    1.4451808069770467,
+    1.4768261459394993,
+    1.5091644275934228,
+    1.5422108254079407,
+    1.5759808451078865,
+    1.6104903319492543,
+    1.645755478153965,
+    1.681792830507429,
+    1.718619298122478,
+    1.7562521603732995,
+    1.7947090750031072,
+    1.8340080864093424,
+    1.8741676341103,
+    1.9152065613971474,
+    1.9571441241754002,
+];
+
+/// `tanh(x)`: `1 − 2 / (e^{2|x|} + 1)` with the sign of `x`, the exponential from a 32-entry
+/// table and a degree-6 polynomial (half the instructions of the C library's `tanh`, which
+/// goes through `expm1`). Within a few units in the last place of `f64::tanh` (tested); below
+/// `|x| = 0.25` the subtraction would lose digits, so that range is left to `f64::tanh`.
+#[inline]
+#[must_use]
+#[allow(clippy::many_single_char_names)] // the formula's own names: x, y, k, r, q, e
+pub fn squash(x: f64) -> f64 {
+    /// 1.5 × 2^52: adding and subtracting it rounds to an integer.
+    const ROUND: f64 = 6_755_399_441_055_744.0;
+    /// 32 / ln 2, and ln 2 / 32 split so that `k × HI` is exact for `k < 2^20`.
+    #[allow(clippy::unreadable_literal, clippy::excessive_precision)]
+    const INV_LN2_32: f64 = 46.16624130844683;
+    #[allow(clippy::unreadable_literal, clippy::excessive_precision)]
+    const LN2_32_HI: f64 = 0.021660849390173098;
+    #[allow(clippy::unreadable_literal, clippy::excessive_precision)]
+    const LN2_32_LO: f64 = 2.325192846878874e-12;
+    let magnitude = x.abs();
+    if magnitude < 0.25 || magnitude.is_nan() {
+        return x.tanh();
+    }
+    if magnitude > 19.5 {
+        // tanh rounds to ±1 from |x| ≈ 19.06 on.
+        return 1.0_f64.copysign(x);
+    }
+    let y = 2.0 * magnitude;
+    let k_float = (y * INV_LN2_32 + ROUND) - ROUND;
+    let k = k_float as i64; // 11 to 1,800
+    let r = (y - k_float * LN2_32_HI) - k_float * LN2_32_LO; // |r| ≤ ln 2 / 64
+                                                             // e^r − 1 to degree 6 (the next term is below 4e-18 relative).
+    let q = r
+        * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    let base = EXP2_32NDS[(k & 31) as usize];
+    let power = f64::from_bits((((k >> 5) + 1023) as u64) << 52);
+    let e = (base + base * q) * power;
+    (1.0 - 2.0 / (e + 1.0)).copysign(x)
 }
 
 /// `sign(s) · max(0, |s| − band) / (1 − band)`: zero inside the band, continuous outside.
@@ -592,13 +711,13 @@ pub struct FeatureEngine {
     config: FeatureConfig,
     /// `exp(-level_decay × rank)` for ranks deepest..0 (best last, like the book's slices).
     level_weights_best_last: Vec<f64>,
-    window: VecDeque<TickRecord>,
+    /// The window's records in a ring: `window[window_oldest]` is the oldest once it is full.
+    window: Vec<TickRecord>,
+    window_oldest: usize,
     sums: TickRecord,
     ticks_since_resum: usize,
-    /// Each side's best levels at the previous tick, when they were read again this tick
-    /// (`*_refreshed`; otherwise they are the levels in `bid_read`/`ask_read`).
-    previous_bids: SideLevels,
-    previous_asks: SideLevels,
+    /// Whether each side was read again this tick (then its levels at the previous tick are
+    /// its read's previous levels; otherwise they are its current ones).
     bid_refreshed: bool,
     ask_refreshed: bool,
     previous_mid: f64,
@@ -620,12 +739,20 @@ pub struct FeatureEngine {
     /// The tape's trade count at the last tick (None before the first tick, whose trades are
     /// not counted: they arrived before the engine's first tick, like its order flow).
     trades_seen: Option<u64>,
+    predictor: Predictor,
+    features: Features,
+}
+
+/// The mid-change model with what it needs between ticks: the predictions waiting for their
+/// outcome, the hit count and the lagged regressors.
+#[derive(Debug, Clone)]
+struct Predictor {
+    horizon: Horizon,
     model: RidgeModel,
     pending: VecDeque<PendingPrediction>,
     hits: u64,
     lagged_ofi_normalized: f64,
     lagged_imbalance: f64,
-    features: Features,
 }
 
 /// Pending predictions kept at most (a millisecond horizon on a very fast feed).
@@ -647,11 +774,10 @@ impl FeatureEngine {
         };
         Ok(Self {
             level_weights_best_last,
-            window: VecDeque::with_capacity(config.tick_window + 1),
+            window: Vec::with_capacity(config.tick_window),
+            window_oldest: 0,
             sums: TickRecord::default(),
             ticks_since_resum: 0,
-            previous_bids: SideLevels::EMPTY,
-            previous_asks: SideLevels::EMPTY,
             bid_refreshed: false,
             ask_refreshed: false,
             previous_mid: 0.0,
@@ -665,11 +791,14 @@ impl FeatureEngine {
             bid_read: SideRead::EMPTY,
             ask_read: SideRead::EMPTY,
             trades_seen: None,
-            model: RidgeModel::new(regressors, config.forgetting),
-            pending: VecDeque::with_capacity(pending_capacity),
-            hits: 0,
-            lagged_ofi_normalized: 0.0,
-            lagged_imbalance: 0.0,
+            predictor: Predictor {
+                horizon: config.horizon,
+                model: RidgeModel::new(regressors, config.forgetting),
+                pending: VecDeque::with_capacity(pending_capacity),
+                hits: 0,
+                lagged_ofi_normalized: 0.0,
+                lagged_imbalance: 0.0,
+            },
             features: Features {
                 depth_count: config.depths.len(),
                 hit_rate: 0.5,
@@ -705,7 +834,7 @@ impl FeatureEngine {
         config.validate()?;
         self.config = config;
         self.tanh_dead_limit = tanh_dead_limit(dead_band);
-        self.features.skew = self.skew(&self.features);
+        self.features.skew = skew(&self.config, self.tanh_dead_limit, &self.features);
         Ok(())
     }
 
@@ -719,138 +848,82 @@ impl FeatureEngine {
     }
 
     /// Reads `side` again unless the book's stamp says its best levels are as last read.
+    #[inline]
     fn refresh_side(&mut self, book: &OrderBook, side: Side) {
         let stamp = book.top_stamp(side, self.levels_read);
-        let kept = match side {
-            Side::Buy => &self.bid_read,
-            Side::Sell => &self.ask_read,
+        let (kept, refreshed) = match side {
+            Side::Buy => (self.bid_read.stamp, &mut self.bid_refreshed),
+            Side::Sell => (self.ask_read.stamp, &mut self.ask_refreshed),
         };
-        if stamp.is_some() && stamp == kept.stamp {
-            match side {
-                Side::Buy => self.bid_refreshed = false,
-                Side::Sell => self.ask_refreshed = false,
-            }
-            return;
+        *refreshed = stamp.is_none() || stamp != kept;
+        if *refreshed {
+            self.read_side(book, side, stamp);
         }
+    }
+
+    /// Reads `side`'s depth sums, weighted-mid sums and best levels afresh.
+    #[inline(never)]
+    fn read_side(&mut self, book: &OrderBook, side: Side, stamp: Option<(u64, u64)>) {
+        let read = match side {
+            Side::Buy => &mut self.bid_read,
+            Side::Sell => &mut self.ask_read,
+        };
+        read.stamp = stamp;
+        let config = &self.config;
+        let depths = &config.depths;
+        let next = (read.current ^ 1) & 1;
         let view = book.top_levels(side, self.levels_read);
-        let (depth_sizes, (vwap_size, vwap_ticks), levels) = if view.is_contiguous() {
+        if view.is_contiguous() {
             // The common case: every level read is in two slices, best last.
             let keys = view.near_keys_best_last();
             let sizes = view.near_sizes_best_last();
-            let negated = view.ticks_negated();
-            let top = |depth: usize| keys.len().saturating_sub(depth);
-            let deepest = self.config.depths[self.config.depths.len() - 1];
-            let vwap_from = top(self.config.depths[0]);
+            let count = keys.len().min(sizes.len());
+            let (keys, sizes) = (&keys[..count], &sizes[..count]);
+            let sign: i64 = if view.ticks_negated() { -1 } else { 1 };
+            // Best first: rank r is index count − 1 − r.
             let mut vwap = (0.0, 0.0);
-            for (key, size) in keys[vwap_from..].iter().zip(&sizes[vwap_from..]).rev() {
-                let ticks = if negated { -key } else { *key };
+            for index in (count - depths[0].min(count)..count).rev() {
+                let size = sizes[index];
                 vwap.0 += size;
-                vwap.1 += ticks as f64 * size;
+                vwap.1 += (sign * keys[index]) as f64 * size;
             }
-            let levels_from = top(self.config.ofi_levels);
-            let mut levels = SideLevels::EMPTY;
-            for (rank, (key, size)) in keys[levels_from..]
-                .iter()
-                .zip(&sizes[levels_from..])
-                .rev()
-                .enumerate()
-            {
-                levels.ticks[rank] = if negated { -key } else { *key };
-                levels.sizes[rank] = *size;
+            (read.vwap_size, read.vwap_ticks) = vwap;
+            let levels = &mut read.levels[next];
+            let level_count = config.ofi_levels.min(count).min(MAX_OFI_LEVELS);
+            let mut levels_size = 0.0;
+            for rank in 0..level_count {
+                let index = count - 1 - rank;
+                levels.ticks[rank] = sign * keys[index];
+                levels.sizes[rank] = sizes[index];
+                levels_size += sizes[index];
             }
-            levels.count = keys.len() - levels_from;
-            (
-                self.depth_sizes(&sizes[top(deepest)..], std::iter::empty()),
-                vwap,
-                levels,
-            )
-        } else {
-            let deep = book.top_levels(side, self.config.depths[self.config.depths.len() - 1]);
-            (
-                self.depth_sizes(deep.near_sizes_best_last(), deep.far_sizes_best_first()),
-                side_vwap(book, side, self.config.depths[0]),
-                SideLevels::read(book, side, self.config.ofi_levels),
-            )
-        };
-        let fresh = SideRead {
-            stamp,
-            depth_sizes,
-            vwap_size,
-            vwap_ticks,
-            levels_size: levels.sizes[..levels.count].iter().sum::<f64>(),
-            levels,
-        };
-        match side {
-            Side::Buy => {
-                self.previous_bids = self.bid_read.levels;
-                self.bid_refreshed = true;
-                self.bid_read = fresh;
-            }
-            Side::Sell => {
-                self.previous_asks = self.ask_read.levels;
-                self.ask_refreshed = true;
-                self.ask_read = fresh;
-            }
-        }
-    }
-
-    /// One side's summed (level-weighted) sizes at every configured depth, from its best
-    /// `deepest` levels: `sizes` (contiguous, best last) then `far` (best first).
-    fn depth_sizes(
-        &self,
-        sizes: &[f64],
-        far: impl ExactSizeIterator<Item = f64>,
-    ) -> [f64; MAX_DEPTHS] {
-        let depths = &self.config.depths;
-        let mut sizes_out = [0.0; MAX_DEPTHS];
-        let view_len = sizes.len() + far.len();
-        let weights =
-            &self.level_weights_best_last[self.level_weights_best_last.len() - view_len..];
-        let near_weights = &weights[weights.len() - sizes.len()..];
-        // Depth d is the last min(d, len) entries: sum the shallowest first, then extend.
-        let mut total = 0.0;
-        let mut end = sizes.len();
-        let mut far = far;
-        let mut far_taken = 0;
-        for (slot, depth) in sizes_out.iter_mut().zip(depths) {
-            let start = sizes.len().saturating_sub(*depth);
-            if start < end {
-                total += if self.config.level_decay == 0.0 {
-                    sum(&sizes[start..end])
-                } else {
-                    dot(&sizes[start..end], &near_weights[start..end])
-                };
-                end = start;
-            }
-            // Past the contiguous levels (a book that keeps fewer than `deepest`): the rest
-            // one level at a time, weights continuing outward.
-            while sizes.len() + far_taken < *depth {
-                let Some(size) = far.next() else { break };
-                let rank = sizes.len() + far_taken;
-                let weight = weights[weights.len() - 1 - rank];
-                total += if self.config.level_decay == 0.0 {
-                    size
-                } else {
-                    size * weight
-                };
-                far_taken += 1;
-            }
-            *slot = total;
-        }
-        sizes_out
-    }
-
-    /// The imbalance at every configured depth, from both sides' reads.
-    fn imbalances(&self, out: &mut [f64; MAX_DEPTHS]) {
-        let (bids, asks) = (&self.bid_read.depth_sizes, &self.ask_read.depth_sizes);
-        for (k, slot) in out.iter_mut().enumerate().take(self.config.depths.len()) {
-            let total = bids[k] + asks[k];
-            *slot = if total > 0.0 {
-                (bids[k] - asks[k]) / total
+            levels.count = level_count;
+            read.levels_size = levels_size;
+            let from = count - depths[depths.len() - 1].min(count);
+            read.depth_sizes = if config.level_decay == 0.0 {
+                nested_sums(&sizes[from..], depths)
             } else {
-                0.0
+                depth_sizes(
+                    config,
+                    &self.level_weights_best_last,
+                    &sizes[from..],
+                    std::iter::empty(),
+                )
             };
+        } else {
+            let deep = book.top_levels(side, depths[depths.len() - 1]);
+            read.depth_sizes = depth_sizes(
+                config,
+                &self.level_weights_best_last,
+                deep.near_sizes_best_last(),
+                deep.far_sizes_best_first(),
+            );
+            (read.vwap_size, read.vwap_ticks) = side_vwap(book, side, depths[0]);
+            let levels = SideLevels::read(book, side, config.ofi_levels);
+            read.levels_size = levels.sizes[..levels.count].iter().sum::<f64>();
+            read.levels[next] = levels;
         }
+        read.current = next;
     }
 
     /// Updates every feature from `book` and the trades `tape` received since the last tick.
@@ -863,21 +936,26 @@ impl FeatureEngine {
         let bid_price = grid.price(best_bid.0);
         let ask_price = grid.price(best_ask.0);
         let mid = grid.price(best_bid.0 + best_ask.0) / 2.0;
-        let mut features = self.features;
+        self.refresh_side(book, Side::Buy);
+        self.refresh_side(book, Side::Sell);
+        let record = self.tick_record(best_bid, best_ask, mid, tape, time_ns);
+        self.push_record(record);
+
+        // Written in place: the snapshot is a few hundred bytes, not worth copying twice a tick.
+        let features = &mut self.features;
         features.tick_count += 1;
         features.time_ns = time_ns;
         features.mid = mid;
         features.microprice =
             (bid_price * best_ask.1 + ask_price * best_bid.1) / (best_bid.1 + best_ask.1);
         features.spread_bps = (ask_price - bid_price) / mid * 1e4;
-        self.refresh_side(book, Side::Buy);
-        self.refresh_side(book, Side::Sell);
         features.weighted_mid = weighted_mid(&self.bid_read, &self.ask_read, grid, mid);
-        self.imbalances(&mut features.imbalances);
-
-        let record = self.tick_record(best_bid, best_ask, mid, tape, time_ns);
-        self.push_record(record);
-
+        imbalances(
+            &self.bid_read,
+            &self.ask_read,
+            self.config.depths.len(),
+            &mut features.imbalances,
+        );
         let sums = &self.sums;
         let ticks = self.window.len() as f64;
         features.ofi = sums.ofi;
@@ -902,10 +980,9 @@ impl FeatureEngine {
         features.volatility_ewma = self.ewma_variance.map_or(0.0, f64::sqrt);
         features.ready = features.tick_count >= self.config.tick_window as u64;
 
-        self.predict(&mut features);
-        sanitize(&mut features);
-        features.skew = self.skew(&features);
-        self.features = features;
+        self.predictor.predict(features);
+        sanitize(features);
+        features.skew = skew(&self.config, self.tanh_dead_limit, features);
         true
     }
 
@@ -920,8 +997,8 @@ impl FeatureEngine {
         time_ns: i64,
     ) -> TickRecord {
         // Order flow between the previous tick and this one.
-        let bids = &self.bid_read.levels;
-        let asks = &self.ask_read.levels;
+        let bids = self.bid_read.levels();
+        let asks = self.ask_read.levels();
         let mut record = TickRecord {
             touch_depth: (best_bid.1 + best_ask.1) / 2.0,
             deep_depth: (self.bid_read.levels_size + self.ask_read.levels_size) / 2.0,
@@ -930,12 +1007,12 @@ impl FeatureEngine {
         let first_tick = self.previous_time_ns.is_none();
         if !first_tick {
             let pb = if self.bid_refreshed {
-                &self.previous_bids
+                self.bid_read.previous_levels()
             } else {
                 bids
             };
             let pa = if self.ask_refreshed {
-                &self.previous_asks
+                self.ask_read.previous_levels()
             } else {
                 asks
             };
@@ -1018,24 +1095,32 @@ impl FeatureEngine {
 
     fn push_record(&mut self, record: TickRecord) {
         if self.window.len() == self.config.tick_window {
-            if let Some(oldest) = self.window.pop_front() {
-                oldest.add_to(&mut self.sums, -1);
+            let oldest = &mut self.window[self.window_oldest];
+            oldest.add_to(&mut self.sums, -1);
+            *oldest = record;
+            self.window_oldest += 1;
+            if self.window_oldest == self.window.len() {
+                self.window_oldest = 0;
             }
+        } else {
+            self.window.push(record);
         }
-        self.window.push_back(record);
         record.add_to(&mut self.sums, 1);
         // Rolling sums drift by rounding; sum the window afresh once per window length.
         self.ticks_since_resum += 1;
         if self.ticks_since_resum >= self.config.tick_window {
             self.ticks_since_resum = 0;
             let mut sums = TickRecord::default();
-            for record in &self.window {
+            let (newer, older) = self.window.split_at(self.window_oldest);
+            for record in older.iter().chain(newer) {
                 record.add_to(&mut sums, 1);
             }
             self.sums = sums;
         }
     }
+}
 
+impl Predictor {
     fn regressors(&self, features: &Features) -> [f64; MAX_REGRESSORS] {
         let mut x = [0.0; MAX_REGRESSORS];
         x[0] = 1.0;
@@ -1057,7 +1142,7 @@ impl FeatureEngine {
     fn predict(&mut self, features: &mut Features) {
         // Score and learn from every prediction whose horizon has passed.
         while let Some(oldest) = self.pending.front() {
-            let due = match self.config.horizon {
+            let due = match self.horizon {
                 Horizon::Updates(ticks) => features.tick_count >= oldest.tick + ticks as u64,
                 Horizon::Millis(ms) => (features.time_ns - oldest.time_ns) as f64 >= ms * 1e6,
             };
@@ -1071,6 +1156,7 @@ impl FeatureEngine {
                 if realised_bps.signum() == oldest.prediction_bps.signum() {
                     self.hits += 1;
                 }
+                features.hit_rate = self.hits as f64 / features.predictions_scored as f64;
             }
             self.model.learn(&oldest.regressors, realised_bps);
         }
@@ -1080,11 +1166,6 @@ impl FeatureEngine {
             prediction
         } else {
             0.0
-        };
-        features.hit_rate = if features.predictions_scored > 0 {
-            self.hits as f64 / features.predictions_scored as f64
-        } else {
-            0.5
         };
         if self.pending.len() == MAX_PENDING_PREDICTIONS {
             self.pending.pop_front();
@@ -1099,46 +1180,80 @@ impl FeatureEngine {
         self.lagged_ofi_normalized = features.ofi_normalized;
         self.lagged_imbalance = features.imbalances[0];
     }
+}
 
-    fn skew(&self, features: &Features) -> f64 {
-        let weights = self.config.weights;
-        let band = self.config.dead_band;
-        let deepest = features.imbalances[features.depth_count - 1];
-        // tanh(x) with the dead band's zero (of x's sign) when |x| is surely inside it.
-        let limit = self.tanh_dead_limit;
-        let squashed = |x: f64| {
-            if x.abs() < limit {
-                0.0_f64.copysign(x)
-            } else {
-                x.tanh()
-            }
-        };
-        let signals = [
-            (weights.imbalance, features.imbalances[0]),
-            (weights.deep_imbalance, deepest),
-            (weights.trade_imbalance, features.trade_imbalance),
-            (weights.voi, squashed(features.voi_normalized)),
-            (weights.deep_ofi, squashed(features.deep_ofi_normalized)),
-            (
-                weights.prediction,
-                squashed(features.prediction_bps / self.config.prediction_scale_bps),
-            ),
-        ];
-        let skew: f64 = signals
-            .iter()
-            .map(|(weight, signal)| weight * dead_band(*signal, band))
-            .sum();
-        if skew.is_finite() {
-            skew.clamp(-1.0, 1.0)
+/// The skew from the features' signals (`tanh` is not evaluated for a signal surely inside the
+/// dead band, `|x| < tanh_dead_limit`: its squashed value is then exactly a zero).
+fn skew(config: &FeatureConfig, tanh_dead_limit: f64, features: &Features) -> f64 {
+    let weights = config.weights;
+    let band = config.dead_band;
+    let deepest = features.imbalances[features.depth_count - 1];
+    // tanh(x) with the dead band's zero (of x's sign) when |x| is surely inside it.
+    let limit = tanh_dead_limit;
+    let squashed = |x: f64| {
+        if x.abs() < limit {
+            0.0_f64.copysign(x)
         } else {
-            0.0
+            squash(x)
         }
+    };
+    let signals = [
+        (weights.imbalance, features.imbalances[0]),
+        (weights.deep_imbalance, deepest),
+        (weights.trade_imbalance, features.trade_imbalance),
+        (weights.voi, squashed(features.voi_normalized)),
+        (weights.deep_ofi, squashed(features.deep_ofi_normalized)),
+        (
+            weights.prediction,
+            squashed(features.prediction_bps / config.prediction_scale_bps),
+        ),
+    ];
+    let skew: f64 = signals
+        .iter()
+        .map(|(weight, signal)| weight * dead_band(*signal, band))
+        .sum();
+    if skew.is_finite() {
+        skew.clamp(-1.0, 1.0)
+    } else {
+        0.0
     }
 }
 
 /// Replaces anything non-finite (sizes near the float limit can overflow a sum) by its neutral
 /// value: prices by the mid, everything else by 0.
 fn sanitize(features: &mut Features) {
+    // `x × 0` is a zero for every finite `x` and NaN otherwise: one test for the common case.
+    let probe = [
+        features.mid,
+        features.microprice,
+        features.weighted_mid,
+        features.vwap,
+        features.spread_bps,
+        features.ofi,
+        features.deep_ofi,
+        features.ofi_normalized,
+        features.deep_ofi_normalized,
+        features.voi,
+        features.voi_normalized,
+        features.trade_imbalance,
+        features.basis_bps,
+        features.volatility,
+        features.volatility_ewma,
+        features.prediction_bps,
+        features.hit_rate,
+        features.imbalances[0],
+        features.imbalances[1],
+        features.imbalances[2],
+        features.imbalances[3],
+        0.0,
+    ]
+    .chunks_exact(2)
+    .fold([0.0; 2], |probe, pair| {
+        [probe[0] + pair[0] * 0.0, probe[1] + pair[1] * 0.0]
+    });
+    if probe[0] + probe[1] == 0.0 {
+        return;
+    }
     let finite_or = |value: f64, neutral: f64| if value.is_finite() { value } else { neutral };
     features.mid = finite_or(features.mid, 0.0);
     let mid = features.mid;
@@ -1184,14 +1299,16 @@ fn levels_read(config: &FeatureConfig) -> usize {
     deepest.max(config.ofi_levels)
 }
 
+/// `numerator / denominator`, or 0 when the denominator is not positive or the ratio is not
+/// finite (an infinite denominator gives a zero or a NaN ratio: 0 either way).
+#[inline]
 fn ratio_or_zero(numerator: f64, denominator: f64) -> f64 {
-    if denominator > 0.0 && denominator.is_finite() {
-        let value = numerator / denominator;
-        if value.is_finite() {
-            return value;
-        }
+    let value = numerator / denominator;
+    if denominator > 0.0 && value.is_finite() {
+        value
+    } else {
+        0.0
     }
-    0.0
 }
 
 /// The sample standard deviation of the window's log returns, times `sqrt(n / Σ dt)`.
@@ -1207,6 +1324,65 @@ fn window_volatility(sums: &TickRecord) -> f64 {
         per_second.sqrt()
     } else {
         0.0
+    }
+}
+
+/// One side's summed (level-weighted) sizes at every configured depth, from its best
+/// `deepest` levels: `sizes` (contiguous, best last) then `far` (best first).
+fn depth_sizes(
+    config: &FeatureConfig,
+    level_weights_best_last: &[f64],
+    sizes: &[f64],
+    far: impl ExactSizeIterator<Item = f64>,
+) -> [f64; MAX_DEPTHS] {
+    let depths = &config.depths;
+    let mut sizes_out = [0.0; MAX_DEPTHS];
+    let view_len = sizes.len() + far.len();
+    let weights = &level_weights_best_last[level_weights_best_last.len() - view_len..];
+    let near_weights = &weights[weights.len() - sizes.len()..];
+    // Depth d is the last min(d, len) entries: sum the shallowest first, then extend.
+    let mut total = 0.0;
+    let mut end = sizes.len();
+    let mut far = far;
+    let mut far_taken = 0;
+    for (slot, depth) in sizes_out.iter_mut().zip(depths) {
+        let start = sizes.len().saturating_sub(*depth);
+        if start < end {
+            total += if config.level_decay == 0.0 {
+                sum(&sizes[start..end])
+            } else {
+                dot(&sizes[start..end], &near_weights[start..end])
+            };
+            end = start;
+        }
+        // Past the contiguous levels (a book that keeps fewer than `deepest`): the rest
+        // one level at a time, weights continuing outward.
+        while sizes.len() + far_taken < *depth {
+            let Some(size) = far.next() else { break };
+            let rank = sizes.len() + far_taken;
+            let weight = weights[weights.len() - 1 - rank];
+            total += if config.level_decay == 0.0 {
+                size
+            } else {
+                size * weight
+            };
+            far_taken += 1;
+        }
+        *slot = total;
+    }
+    sizes_out
+}
+
+/// The imbalance at each of the first `depth_count` depths, from both sides' reads.
+fn imbalances(bids: &SideRead, asks: &SideRead, depth_count: usize, out: &mut [f64; MAX_DEPTHS]) {
+    let (bids, asks) = (&bids.depth_sizes, &asks.depth_sizes);
+    for (k, slot) in out.iter_mut().enumerate().take(depth_count) {
+        let total = bids[k] + asks[k];
+        *slot = if total > 0.0 {
+            (bids[k] - asks[k]) / total
+        } else {
+            0.0
+        };
     }
 }
 
