@@ -450,6 +450,14 @@ async def test_warm_connections_opens_that_many_and_later_requests_reuse_them(lo
         assert idle_connections() == 6
 
 
+async def test_user_trades_checks_its_parameters(client: BinanceFuturesClient) -> None:
+    assert await client.user_trades("BTCUSDT", start_time_ms=0) == []  # nothing traded yet
+    for symbol, limit, code in (("BTCUSDT", 0, -1130), ("BTCUSDT", 1001, -1130), ("NOSUCHUSDT", 500, -1121)):
+        with pytest.raises(VenueError) as refused:
+            await client.user_trades(symbol, limit=limit)
+        assert refused.value.code == code
+
+
 async def test_docstring_examples_run() -> None:
     result = doctest.testmod(binance, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0

@@ -129,9 +129,14 @@ def test_run_quotes_fills_and_leaves_nothing_open(tmp_path: Path) -> None:
     check_run(output, journal_path)
 
 
-async def run_engine(folder: Path, seconds: float, edits: list[tuple[float, str]] | None = None) -> dict:
+async def run_engine(
+    folder: Path,
+    seconds: float,
+    edits: list[tuple[float, str]] | None = None,
+    faults: list[tuple[float, dict[str, object]]] | None = None,
+) -> dict:
     """Runs the engine in-process against a venue of the test's own, editing the config file
-    while it runs; returns what the test checks."""
+    (or switching the venue's faults) while it runs; returns what the test checks."""
     path = write_config(folder)
     config = load_config(path)
     seen: dict = {"bps": [], "errors": [], "venue_fills": []}
@@ -174,6 +179,13 @@ async def run_engine(folder: Path, seconds: float, edits: list[tuple[float, str]
         async with ConfigWatcher(path, engine.apply_config, rejected, config=config) as watcher:
             await watcher.ready.wait()
             begun = time.monotonic()
+            for at, switches in faults or []:
+                await asyncio.sleep(max(0.0, at - (time.monotonic() - begun)))
+                venue.faults.update(switches)
+                if switches.get("dropped_routes"):
+                    seen["fills_before_outage"] = len(seen["venue_fills"])
+                else:
+                    seen["fills_during_outage"] = len(seen["venue_fills"]) - seen["fills_before_outage"]
             for at, text in edits or []:
                 await asyncio.sleep(max(0.0, at - (time.monotonic() - begun)))
                 path.write_text(text)
@@ -185,6 +197,7 @@ async def run_engine(folder: Path, seconds: float, edits: list[tuple[float, str]
                 seen.setdefault("mids", []).append(runtime.book.mid)
             await asyncio.sleep(max(0.0, seconds - (time.monotonic() - begun)))
         seen["tick_to_order_ns"] = list(runtime.counters.tick_to_order_ns)
+        seen["backfilled_fills"] = runtime.counters.backfilled_fills
         summary = await engine.stop()
         journal.close()
         seen["summary"] = summary
@@ -213,6 +226,18 @@ async def test_journal_fills_equal_the_venue_fills(tmp_path: Path) -> None:
     else:
         # The task starts at the loop's next pass: never written within the message's handling.
         assert seen["written_before_return"] == 0, seen
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_fills_made_while_the_user_stream_was_down_are_backfilled(tmp_path: Path) -> None:
+    outage = [(2.0, {"dropped_routes": ["private"]}), (5.0, {"dropped_routes": []})]
+    seen = await run_engine(tmp_path, 9.0, faults=outage)
+    assert seen["fills_during_outage"] > 0, "no fill while the stream was down: nothing to backfill"
+    assert seen["backfilled_fills"] >= seen["fills_during_outage"] > 0
+    journal = sorted((fill.trade_id, fill.size) for fill in seen["journal_fills"])
+    assert journal == sorted(seen["venue_fills"]), "every fill journaled once, the missed ones too"
+    assert seen["summary"].open_orders_at_venue == 0 and seen["venue_open"] == []
 
 
 @pytest.mark.slow

@@ -30,7 +30,7 @@ import math
 import secrets
 import sys
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -74,6 +74,10 @@ DEAD_MAN_COUNTDOWN_MS = 120_000
 DEAD_MAN_REFRESH_S = 30.0
 #: How often the order client's connections are touched (aiohttp closes one idle for 60 s).
 WARM_CONNECTIONS_EVERY_S = 20.0
+#: Venue order ids remembered per symbol, to name the orders of backfilled trades.
+ORDER_IDS_KEPT = 20_000
+#: A backfill after a user-stream restart starts this long before the last event received.
+BACKFILL_MARGIN_MS = 5_000
 
 
 @dataclass
@@ -91,6 +95,8 @@ class SymbolCounters:
     rate_limited: int = 0
     resyncs: int = 0
     fills: int = 0
+    #: Fills the user stream missed, applied from ``userTrades`` after it restarted.
+    backfilled_fills: int = 0
     last_depth_ns: int = 0
     #: For ticks a depth message caused: ns from the message's arrival to the tick's first order
     #: request (cancel or place) written to the socket, and to its first place written.
@@ -202,6 +208,16 @@ class SymbolRuntime:
         #: Places whose outcome is unknown (answer lost): reconciled against open orders.
         self.unknown: set[str] = set()
         self.halted: str | None = None
+        #: The venue's order id -> our client id, for the latest orders (a backfilled trade
+        #: names only the venue's id).
+        self.client_ids: OrderedDict[int, str] = OrderedDict()
+
+    def remember_order_id(self, order_id: int | None, client_order_id: str) -> None:
+        if order_id is None or order_id in self.client_ids:
+            return
+        self.client_ids[order_id] = client_order_id
+        if len(self.client_ids) > ORDER_IDS_KEPT:
+            self.client_ids.popitem(last=False)
 
 
 class LiveEngine:
@@ -254,6 +270,8 @@ class LiveEngine:
         self._stopped = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
+        #: Wall-clock ms of the user stream's last event (where a backfill after a restart starts).
+        self._user_stream_seen_ms = time.time_ns() // 1_000_000
 
     # -- startup ------------------------------------------------------------------------------
 
@@ -525,6 +543,7 @@ class LiveEngine:
         cid = action.client_order_id
         if result.status == "accepted":
             runtime.account.acknowledge_order(cid, result.order_id)
+            runtime.remember_order_id(result.order_id, cid)
         elif result.status == "rejected":
             runtime.counters.rejects += 1
             runtime.account.close_order(cid, OrderStatus.REJECTED)
@@ -571,6 +590,7 @@ class LiveEngine:
             runtime.unknown.discard(cid)
             if cid in open_ids:
                 runtime.account.acknowledge_order(cid, open_ids[cid].order_id)
+                runtime.remember_order_id(open_ids[cid].order_id, cid)
             elif runtime.account.order(cid) is not None:
                 runtime.account.close_order(cid, OrderStatus.EXPIRED)
         self._mark_dirty(runtime)
@@ -583,49 +603,121 @@ class LiveEngine:
         async with BinanceUserStream(self.client, self.ws_url, ssl_context=self.ssl_context) as stream:
             async for event in stream:
                 if isinstance(event, OrderUpdate):
+                    self._user_stream_seen_ms = time.time_ns() // 1_000_000
                     self._on_order_update(event)
                 elif isinstance(event, StreamRestarted):
-                    logger.warning("user stream restarted (%s): reconciling open orders", event.reason)
+                    logger.warning(
+                        "user stream restarted (%s): backfilling fills, reconciling open orders", event.reason
+                    )
+                    since_ms = self._user_stream_seen_ms - BACKFILL_MARGIN_MS
                     for runtime in self.runtimes.values():
-                        runtime.unknown.update(order.client_order_id for order in runtime.account.open_orders)
-                        self._spawn(self._reconcile_unknown(runtime))
+                        self._spawn(self._catch_up(runtime, since_ms))
                 elif isinstance(event, AccountUpdate):
-                    pass  # balances are the account's own; the venue's view is in the journal snapshots
+                    self._user_stream_seen_ms = time.time_ns() // 1_000_000
+
+    async def _catch_up(self, runtime: SymbolRuntime, since_ms: int) -> None:
+        """After the user stream was down: the fills it missed (``userTrades`` from shortly
+        before its last event), then our open orders against the venue's."""
+        try:
+            await self._backfill_fills(runtime, since_ms)
+        except Exception as error:  # the reconciliation below still runs; the next restart retries
+            logger.warning("%s: backfilling fills failed: %s", runtime.symbol, error)
+        runtime.unknown.update(order.client_order_id for order in runtime.account.open_orders)
+        await self._reconcile_unknown(runtime)
+
+    async def _backfill_fills(self, runtime: SymbolRuntime, since_ms: int) -> int:
+        """Applies our trades since ``since_ms`` that the account has not seen (the account
+        drops a trade id it already has); returns how many were new."""
+        assert self.client is not None
+        new = 0
+        trades = await self.client.user_trades(runtime.symbol, start_time_ms=since_ms)
+        while trades:
+            for trade in trades:
+                cid = runtime.client_ids.get(trade.order_id)
+                if cid is None:
+                    continue  # not one of this run's orders
+                new += self._apply_fill(
+                    runtime,
+                    trade.trade_id,
+                    trade.side,
+                    trade.price,
+                    trade.quantity,
+                    cid,
+                    trade.commission,
+                    trade.is_maker,
+                    trade.time_ms * 1_000_000,
+                )
+            if len(trades) < 1000:
+                break
+            trades = await self.client.user_trades(runtime.symbol, from_id=trades[-1].trade_id + 1)
+        runtime.counters.backfilled_fills += new
+        if new:
+            logger.warning("%s: %d fills the user stream missed were backfilled", runtime.symbol, new)
+            self._mark_dirty(runtime)
+            self._wake.set()
+        return new
+
+    def _apply_fill(
+        self,
+        runtime: SymbolRuntime,
+        trade_id: int,
+        side: Side,
+        price: float,
+        quantity: float,
+        client_order_id: str,
+        fee: float,
+        is_maker: bool,
+        time_ns: int,
+    ) -> bool:
+        """One fill into the account and the journal; False for a trade id already applied."""
+        outcome = runtime.account.apply_fill(
+            trade_id,
+            side,
+            price,
+            quantity,
+            client_order_id=client_order_id,
+            fee=fee,
+            is_maker=is_maker,
+            exchange_time_ns=time_ns,
+        )
+        if outcome == FillOutcome.DUPLICATE:
+            return False
+        runtime.counters.fills += 1
+        if self.journal is not None:
+            self.journal.record_fill(
+                FillRecord(
+                    symbol=runtime.symbol,
+                    trade_id=str(trade_id),
+                    side="buy" if side == Side.BUY else "sell",
+                    price=price,
+                    size=quantity,
+                    fee=fee,
+                    is_maker=is_maker,
+                    time_ns=time_ns,
+                    client_order_id=client_order_id,
+                )
+            )
+        return True
 
     def _on_order_update(self, event: OrderUpdate) -> None:
         runtime = self.runtimes.get(event.symbol)
         if runtime is None or not event.client_order_id.startswith(self.prefix):
             return
-        account = runtime.account
+        runtime.remember_order_id(event.order_id, event.client_order_id)
         if event.execution_type == "TRADE" and event.last_fill_quantity > 0:
-            outcome = account.apply_fill(
+            self._apply_fill(
+                runtime,
                 event.trade_id,
                 event.side,
                 event.last_fill_price,
                 event.last_fill_quantity,
-                client_order_id=event.client_order_id,
-                fee=event.commission,
-                is_maker=event.is_maker,
-                exchange_time_ns=event.transaction_time_ms * 1_000_000,
+                event.client_order_id,
+                event.commission,
+                event.is_maker,
+                event.transaction_time_ms * 1_000_000,
             )
-            if outcome != FillOutcome.DUPLICATE:
-                runtime.counters.fills += 1
-                if self.journal is not None:
-                    self.journal.record_fill(
-                        FillRecord(
-                            symbol=runtime.symbol,
-                            trade_id=str(event.trade_id),
-                            side="buy" if event.side == Side.BUY else "sell",
-                            price=event.last_fill_price,
-                            size=event.last_fill_quantity,
-                            fee=event.commission,
-                            is_maker=event.is_maker,
-                            time_ns=event.transaction_time_ms * 1_000_000,
-                            client_order_id=event.client_order_id,
-                        )
-                    )
         if event.order_status in ("FILLED", "CANCELED", "EXPIRED", "REJECTED"):
-            account.close_order(event.client_order_id, event.order_status)
+            runtime.account.close_order(event.client_order_id, event.order_status)
         self._mark_dirty(runtime)
         self._wake.set()
 

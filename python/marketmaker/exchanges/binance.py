@@ -67,6 +67,7 @@ __all__ = [
     "RateLimitedError",
     "StreamRestarted",
     "UserStreamEvent",
+    "UserTrade",
     "VenueConnectionError",
     "VenueError",
     "account_update_from_json",
@@ -256,6 +257,24 @@ class PositionInfo:
     leverage: int
 
 
+@dataclass(frozen=True)
+class UserTrade:
+    """One of the account's trades (``GET /fapi/v1/userTrades``): what a fill event said, for
+    fills whose event was missed. It names the venue's ``order_id``, not the client id."""
+
+    symbol: str
+    trade_id: int
+    order_id: int
+    side: Side
+    price: float
+    quantity: float
+    commission: float
+    commission_asset: str
+    realized_pnl: float
+    is_maker: bool
+    time_ms: int
+
+
 # -- the client --------------------------------------------------------------------------------
 
 
@@ -329,6 +348,7 @@ class BinanceFuturesClient:
     ALL_OPEN_ORDERS_PATH: Final = "/fapi/v1/allOpenOrders"
     OPEN_ORDERS_PATH: Final = "/fapi/v1/openOrders"
     POSITION_RISK_PATH: Final = "/fapi/v2/positionRisk"
+    USER_TRADES_PATH: Final = "/fapi/v1/userTrades"
     BALANCE_PATH: Final = "/fapi/v2/balance"
     LEVERAGE_PATH: Final = "/fapi/v1/leverage"
     COUNTDOWN_CANCEL_ALL_PATH: Final = "/fapi/v1/countdownCancelAll"
@@ -529,6 +549,38 @@ class BinanceFuturesClient:
                 )
             )
         return orders
+
+    async def user_trades(
+        self, symbol: str, *, start_time_ms: int | None = None, from_id: int | None = None, limit: int = 1000
+    ) -> list[UserTrade]:
+        """The account's trades on ``symbol``, oldest first: from trade id ``from_id`` on, or
+        from ``start_time_ms`` on (the venue allows at most 7 days from it), at most ``limit``
+        (1..1000) per call."""
+        params = [("symbol", symbol), ("limit", str(limit))]
+        if from_id is not None:
+            params.append(("fromId", str(from_id)))
+        elif start_time_ms is not None:
+            params.append(("startTime", str(start_time_ms)))
+        answer = await self._signed_or_raise("GET", self.USER_TRADES_PATH, params)
+        if not isinstance(answer, list):
+            raise MalformedMessageError(f"GET {self.USER_TRADES_PATH}: expected a list, got {type(answer).__name__}")
+        where = f"GET {self.USER_TRADES_PATH} trade"
+        return [
+            UserTrade(
+                symbol=_field(item, "symbol", str, where),
+                trade_id=_field(item, "id", int, where),
+                order_id=_field(item, "orderId", int, where),
+                side=_side(_field(item, "side", str, where), where),
+                price=_field(item, "price", float, where),
+                quantity=_field(item, "qty", float, where),
+                commission=_field(item, "commission", float, where),
+                commission_asset=_field(item, "commissionAsset", str, where),
+                realized_pnl=_field(item, "realizedPnl", float, where),
+                is_maker=_field(item, "maker", bool, where),
+                time_ms=_field(item, "time", int, where),
+            )
+            for item in answer
+        ]
 
     async def position(self, symbol: str) -> PositionInfo:
         """The one-way position of ``symbol`` (size 0 when flat)."""

@@ -72,6 +72,8 @@ DEFAULT_RECV_WINDOW_MS = 5000
 MAX_RECV_WINDOW_MS = 60000
 #: A connection whose unsent messages pile up beyond this is closed (the venue drops slow readers).
 MAX_QUEUED_MESSAGES = 50_000
+#: Trades of each account kept for ``GET /fapi/v1/userTrades`` (the latest).
+USER_TRADES_KEPT = 10_000
 Security = Literal["NONE", "USER_STREAM", "SIGNED"]
 
 
@@ -496,6 +498,8 @@ class BinanceProtocol:
         self._countdowns: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._endpoints = self._endpoint_table()
+        #: account id -> its latest trades (``GET /fapi/v1/userTrades``), oldest first.
+        self._user_trades: dict[str, deque[dict[str, Any]]] = {}
         exchange.subscribe(self._on_event)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -561,6 +565,7 @@ class BinanceProtocol:
                 "GET", "/fapi/v1/openOrders", "SIGNED", lambda p: 1 if p.get("symbol") else 40, self._open_orders
             ),
             _Endpoint("GET", "/fapi/v2/positionRisk", "SIGNED", 5, self._position_risk),
+            _Endpoint("GET", "/fapi/v1/userTrades", "SIGNED", 5, self._user_trades_answer),
             _Endpoint("GET", "/fapi/v2/balance", "SIGNED", 5, self._balance),
             _Endpoint("POST", "/fapi/v1/leverage", "SIGNED", 1, self._leverage),
             _Endpoint("POST", "/fapi/v1/countdownCancelAll", "SIGNED", 10, self._countdown_cancel_all),
@@ -913,6 +918,61 @@ class BinanceProtocol:
         assert call.account_id is not None
         return [_order_json(r) for r in self.exchange.open_orders(call.account_id, call.params.get("symbol") or None)]
 
+    async def _user_trades_answer(self, call: _Call) -> Any:
+        """``GET /fapi/v1/userTrades``: the account's trades in one symbol, oldest first; by
+        ``fromId`` (trade id and later) or within ``startTime``..``endTime`` (ms; at most 7
+        days apart), ``limit`` 1..1000 (default 500). The venue keeps the latest
+        ``USER_TRADES_KEPT`` trades of each account."""
+        assert call.account_id is not None
+        symbol = call.required("symbol")
+        if symbol not in self.exchange.instruments:
+            raise _Reject(400, -1121, "Invalid symbol.")
+        limit = call.integer("limit")
+        limit = 500 if limit is None else limit
+        if not 1 <= limit <= 1000:
+            raise _Reject(400, -1130, f"Data sent for parameter 'limit' is not valid: {limit}")
+        from_id, start, end = call.integer("fromId"), call.integer("startTime"), call.integer("endTime")
+        if from_id is not None and (start is not None or end is not None):
+            raise _Reject(400, -1128, "Combination of optional parameters invalid: fromId with startTime/endTime.")
+        if start is not None and end is not None and not 0 <= end - start <= 7 * 86_400_000:
+            raise _Reject(400, -1127, "More than 7 days between startTime and endTime.")
+        found = []
+        for trade in self._user_trades.get(call.account_id, ()):
+            if trade["symbol"] != symbol:
+                continue
+            if from_id is not None and trade["id"] < from_id:
+                continue
+            if start is not None and trade["time"] < start:
+                continue
+            if end is not None and trade["time"] > end:
+                continue
+            found.append(trade)
+            if len(found) == limit:
+                break
+        return found
+
+    def _record_user_trade(self, event: OrderEvent) -> None:
+        trades = self._user_trades.setdefault(event.account_id, deque(maxlen=USER_TRADES_KEPT))
+        price, quantity = event.last_filled_price, event.last_filled_qty
+        trades.append(
+            {
+                "symbol": event.symbol,
+                "id": event.trade_id,
+                "orderId": event.order_id,
+                "side": event.side,
+                "price": _text(price),
+                "qty": _text(quantity),
+                "realizedPnl": _text(event.realized_pnl),
+                "quoteQty": _text(price * quantity),
+                "commission": _text(event.commission),
+                "commissionAsset": event.commission_asset,
+                "time": event.time_ms,
+                "positionSide": "BOTH",
+                "buyer": event.side == "BUY",
+                "maker": event.is_maker,
+            }
+        )
+
     async def _position_risk(self, call: _Call) -> Any:
         assert call.account_id is not None
         symbol = call.params.get("symbol") or None
@@ -1233,6 +1293,8 @@ class BinanceProtocol:
         if isinstance(event, BookDelta):
             self._on_book_delta(event)
         elif isinstance(event, OrderEvent):
+            if event.execution_type == "TRADE":
+                self._record_user_trade(event)
             if event.account_id in self._private:
                 self._deliver_private(event.account_id, _dumps(_order_update_json(event, self.clock())))
         elif isinstance(event, AccountEvent):
