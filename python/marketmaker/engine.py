@@ -362,7 +362,7 @@ class LiveEngine:
 
     # -- market data ----------------------------------------------------------------------------
 
-    def _on_depth(self, symbol: str, text: str, receive_ns: int) -> None:
+    def _on_depth(self, symbol: str, text: str, receive_ns: int) -> bool:
         """One depth message, as it arrives: while quoting, the core applies it and runs the
         tick in one call, and the tick's orders go out before the next message is read — no
         queue between the message and the order. The messages of a burst are each applied and
@@ -370,7 +370,7 @@ class LiveEngine:
         goes out, so a burst does not turn into a burst of orders."""
         runtime = self.runtimes.get(symbol)
         if runtime is None:
-            return
+            return False
         if self.quoting:
             actions = runtime.maker.on_depth_message(text, receive_time_ns=time.time_ns())
             outcome = runtime.maker.last_outcome
@@ -384,6 +384,10 @@ class LiveEngine:
         if self.quoting and outcome not in (UpdateOutcome.BUFFERED, UpdateOutcome.STALE):
             runtime.dirty = False  # this tick saw everything an earlier mark asked for
             self._after_tick(runtime, actions, receive_ns)
+            # Before 3.12 the order requests are tasks not yet started: the feed lets them run
+            # before it reads the next message.
+            return bool(actions) and sys.version_info < (3, 12)
+        return False
 
     def _on_trade(self, symbol: str, trade: Mapping[str, Any], receive_ns: int) -> None:
         runtime = self.runtimes.get(symbol)

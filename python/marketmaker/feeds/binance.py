@@ -78,7 +78,7 @@ STREAMS_PER_CONNECTION: Final = 200
 
 _ENVELOPE_PREFIX: Final = '{"stream":"'
 
-DepthCallback = Callable[[str, str, int], None]
+DepthCallback = Callable[[str, str, int], object]
 TradeCallback = Callable[[str, Mapping[str, Any], int], None]
 
 
@@ -164,7 +164,8 @@ class _RouteFeed(BinanceFutures):  # type: ignore[misc]  # cryptofeed ships no t
         receive_ns = time.perf_counter_ns()
         if isinstance(msg, bytes):
             msg = msg.decode()
-        self._market_data._on_message(msg, receive_ns)
+        if self._market_data._on_message(msg, receive_ns):
+            await asyncio.sleep(0)  # on_depth started tasks: let them run before the next message
 
 
 class BinanceMarketData:
@@ -189,7 +190,9 @@ class BinanceMarketData:
     on_depth
         ``on_depth(symbol, text, receive_ns)``: the raw message text (the combined-stream
         envelope ``{"stream": ..., "data": {"e": "depthUpdate", ...}}``, which the core's
-        parsers accept) and ``time.perf_counter_ns()`` at its arrival.
+        parsers accept) and ``time.perf_counter_ns()`` at its arrival. A true return value
+        means it started tasks (order requests): the connection lets them run before it reads
+        its next message.
     on_trade
         ``on_trade(symbol, event, receive_ns)``: the parsed ``aggTrade`` event (``p``, ``q``
         as strings, ``m`` true when the buyer was the maker).
@@ -455,27 +458,29 @@ class BinanceMarketData:
             else:
                 stats.trade_reconnects += 1
 
-    def _on_message(self, text: str, receive_ns: int) -> None:
-        """Routes one websocket message: depth text to ``on_depth`` untouched, trades parsed."""
+    def _on_message(self, text: str, receive_ns: int) -> bool:
+        """Routes one websocket message: depth text to ``on_depth`` untouched, trades parsed.
+        True when ``on_depth`` returned a true value: it started tasks that should run before
+        the connection's next message is read."""
         if text.startswith(_ENVELOPE_PREFIX):
             end = text.find('"', len(_ENVELOPE_PREFIX))
             stream = text[len(_ENVELOPE_PREFIX) : end]
         else:
             found = self._stream_of(text)
             if found is None:
-                return
+                return False
             stream = found
         stream_symbol, _, kind = stream.partition("@")
         symbol = self._by_stream_symbol.get(stream_symbol)
         if symbol is None:
             logger.warning("market data: a message of an unknown stream %r", stream)
-            return
+            return False
         stats = self.stats[symbol]
         if kind.startswith("depth"):
             stats.depth_messages += 1
             stats.last_depth_receive_ns = receive_ns
             try:
-                self._on_depth(symbol, text, receive_ns)
+                return bool(self._on_depth(symbol, text, receive_ns))
             except Exception:
                 stats.callback_errors += 1
                 logger.exception("market data: on_depth raised for %s (message %.200s)", symbol, text)
@@ -490,6 +495,7 @@ class BinanceMarketData:
                 logger.exception("market data: on_trade failed for %s (message %.200s)", symbol, text)
         else:
             logger.warning("market data: a message of an unexpected stream %r", stream)
+        return False
 
     @staticmethod
     def _stream_of(text: str) -> str | None:
