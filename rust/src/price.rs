@@ -341,6 +341,14 @@ impl PriceGrid {
         })
     }
 
+    /// The tick as `(digits, scale)`: the tick size is `digits × 10^-scale`, trailing zeros
+    /// dropped (0.1 is `(1, 1)`, 0.25 is `(25, 2)`, 5 is `(5, 0)`).
+    #[must_use]
+    #[inline]
+    pub(crate) fn tick_digits(&self) -> (i64, u32) {
+        (self.tick_mantissa, self.tick.scale)
+    }
+
     /// Ticks of the plain decimal `mantissa × 10^-scale` (digits already read from exchange
     /// text) when it is a positive price exactly on the grid; None for anything else, which the
     /// caller hands to [`Self::ticks_of_text`] for the error that names the problem.
