@@ -328,6 +328,16 @@ impl<'a> Scanner<'a> {
     /// as None (no field we read is ever escaped).
     #[inline]
     fn string(&mut self) -> CoreResult<Option<&'a str>> {
+        // The input is a &str and the slice ends at ASCII quotes: always valid UTF-8.
+        Ok(self
+            .string_bytes()?
+            .and_then(|bytes| std::str::from_utf8(bytes).ok()))
+    }
+
+    /// [`Self::string`] as bytes, for keys and values that are only compared or stepped over
+    /// (no UTF-8 check: the text is a `&str` and the string ends at an ASCII quote).
+    #[inline]
+    fn string_bytes(&mut self) -> CoreResult<Option<&'a [u8]>> {
         self.expect(b'"')?;
         let start = self.at;
         let mut escaped = false;
@@ -345,11 +355,7 @@ impl<'a> Scanner<'a> {
         }
         let end = self.at;
         self.at += 1;
-        if escaped {
-            return Ok(None);
-        }
-        // The input is a &str and the slice ends at ASCII quotes: always valid UTF-8.
-        Ok(std::str::from_utf8(&self.text[start..end]).ok())
+        Ok((!escaped).then(|| &self.text[start..end]))
     }
 
     /// The common level right here (see [`level_in`]), the scanner moved past it; None (the
@@ -445,7 +451,7 @@ impl<'a> Scanner<'a> {
             return Err(malformed("nested too deeply"));
         }
         match self.peek() {
-            Some(b'"') => self.string().map(drop),
+            Some(b'"') => self.string_bytes().map(drop),
             Some(open @ (b'{' | b'[')) => {
                 self.at += 1;
                 let close = if open == b'{' { b'}' } else { b']' };
@@ -455,7 +461,7 @@ impl<'a> Scanner<'a> {
                 }
                 loop {
                     if open == b'{' {
-                        self.string()?;
+                        self.string_bytes()?;
                         self.expect(b':')?;
                     }
                     self.skip_value(nesting + 1)?;
@@ -600,38 +606,38 @@ impl<'a> Scanner<'a> {
             self.at += 1;
         } else {
             loop {
-                let key = self.string()?;
+                let key = self.string_bytes()?;
                 self.expect(b':')?;
                 let duplicate = |key: &str| malformed(format!("field '{key}' appears twice"));
                 match key {
-                    Some("data") if nesting == 0 => {
+                    Some(b"data") if nesting == 0 => {
                         if data.is_some() {
                             return Err(duplicate("data"));
                         }
                         data = Some(self.event(grid, bids, asks, 1)?);
                     }
-                    Some("E") => {
+                    Some(b"E") => {
                         let time = i64::try_from(self.unsigned("E")?)
                             .map_err(|_| malformed("E is out of range"))?;
                         header.event_time_ms = Some(time);
                     }
-                    Some(key @ ("U" | "u" | "pu")) => {
-                        let slot = match key {
-                            "U" => &mut header.first_update_id,
-                            "u" => &mut header.last_update_id,
-                            _ => &mut header.prev_last_update_id,
+                    Some(key @ (b"U" | b"u" | b"pu")) => {
+                        let (key, slot) = match key {
+                            b"U" => ("U", &mut header.first_update_id),
+                            b"u" => ("u", &mut header.last_update_id),
+                            _ => ("pu", &mut header.prev_last_update_id),
                         };
                         if slot.replace(self.unsigned(key)?).is_some() {
                             return Err(duplicate(key));
                         }
                     }
-                    Some("b") => {
+                    Some(b"b") => {
                         if std::mem::replace(&mut header.has_bids, true) {
                             return Err(duplicate("b"));
                         }
                         self.levels(grid, "bids", bids)?;
                     }
-                    Some("a") => {
+                    Some(b"a") => {
                         if std::mem::replace(&mut header.has_asks, true) {
                             return Err(duplicate("a"));
                         }
