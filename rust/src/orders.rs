@@ -178,13 +178,15 @@ impl DiffRules {
     }
 }
 
-fn close_enough(live: &LiveOrder, want: &Quote, rules: &DiffRules) -> bool {
-    let price_bps = (live.price - want.price).abs() / want.price * 1e4;
-    let size_fraction = (live.size - want.size).abs() / want.size;
+#[inline]
+fn close_enough(price: f64, size: f64, want: &Quote, rules: &DiffRules) -> bool {
+    let price_bps = (price - want.price).abs() / want.price * 1e4;
+    let size_fraction = (size - want.size).abs() / want.size;
     price_bps <= rules.requote_tolerance_bps + 1e-9 && size_fraction <= rules.size_tolerance + 1e-12
 }
 
 /// Same price to well within a tick (prices on one grid differ by at least a tick).
+#[inline]
 fn same_price(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
 }
@@ -204,17 +206,30 @@ pub fn diff(
     diff_with(desired, live, rules, ids, &mut DiffScratch::default())
 }
 
+/// One of our orders on the side being diffed: its price and size copied next to each other,
+/// so the matching loops read them without going through `live`.
+#[derive(Debug, Clone, Copy)]
+struct SideOrder {
+    price: f64,
+    size: f64,
+    /// Its index in `live`.
+    live: usize,
+}
+
 /// The working lists of [`diff_with`], kept between calls so that a steady tick allocates only
 /// for the actions it returns.
 #[derive(Debug, Default, Clone)]
 pub struct DiffScratch {
-    /// Indices into `live` of one side's orders, duplicates left out.
-    orders: Vec<usize>,
+    /// One side's orders, duplicates left out, by price.
+    orders: Vec<SideOrder>,
     kept: Vec<bool>,
     on_wanted_price: Vec<bool>,
     satisfied: Vec<bool>,
     resting: Vec<f64>,
+    /// Indices into `orders`.
     spare: Vec<usize>,
+    amends: Vec<OrderAction>,
+    places: Vec<OrderAction>,
 }
 
 /// [`diff`] with its working lists in `scratch` (same result).
@@ -227,27 +242,28 @@ pub fn diff_with(
     scratch: &mut DiffScratch,
 ) -> Vec<OrderAction> {
     let mut cancels = Vec::new();
-    let mut amends = Vec::new();
-    let mut places = Vec::new();
     let DiffScratch {
-        orders: order_indices,
+        orders,
         kept,
         on_wanted_price,
         satisfied,
         resting,
         spare,
+        amends,
+        places,
     } = scratch;
+    amends.clear();
+    places.clear();
     for (side, wanted) in [(Side::Buy, &desired.bids), (Side::Sell, &desired.asks)] {
-        order_indices.clear();
-        for (index, order) in live
-            .iter()
-            .enumerate()
-            .filter(|(_, order)| order.side == side)
-        {
+        orders.clear();
+        for (index, order) in live.iter().enumerate() {
+            if order.side != side {
+                continue;
+            }
             // A second order at a price we already hold is always cancelled.
-            if order_indices
+            if orders
                 .iter()
-                .any(|&held| same_price(live[held].price, order.price))
+                .any(|held| same_price(held.price, order.price))
             {
                 cancels.push(OrderAction::Cancel {
                     client_order_id: order.client_order_id.clone(),
@@ -255,71 +271,87 @@ pub fn diff_with(
                     price: order.price,
                 });
             } else {
-                order_indices.push(index);
+                orders.push(SideOrder {
+                    price: order.price,
+                    size: order.size,
+                    live: index,
+                });
             }
         }
         // By price, so that the matching below (ties between equally near orders, the choice of
         // a spare to amend) does not depend on the order the live orders came in: the same
         // orders in any order give the same actions, and diffing the result again gives none.
-        order_indices.sort_by(|&a, &b| live[a].price.total_cmp(&live[b].price));
-        let orders = |o: usize| &live[order_indices[o]];
-        let count = order_indices.len();
+        // (A stable sort: orders at one price keep the order they came in.)
+        orders.sort_by(|a, b| a.price.total_cmp(&b.price));
+        let orders = &orders[..];
         kept.clear();
-        kept.resize(count, false);
+        kept.resize(orders.len(), false);
         on_wanted_price.clear();
-        on_wanted_price.extend((0..count).map(|o| {
+        on_wanted_price.extend(orders.iter().map(|order| {
             wanted
                 .iter()
-                .any(|want| same_price(want.price, orders(o).price))
+                .any(|want| same_price(want.price, order.price))
         }));
         satisfied.clear();
         satisfied.resize(wanted.len(), false);
         // Exact prices first: at most one order per price is left, so the first match is it.
-        for (w, want) in wanted.iter().enumerate() {
-            if let Some(o) = (0..count).find(|&o| {
-                !kept[o]
-                    && same_price(orders(o).price, want.price)
-                    && close_enough(orders(o), want, rules)
+        // Only an order on some wanted price can be at this one.
+        for (want, done) in wanted.iter().zip(satisfied.iter_mut()) {
+            if let Some(o) = (0..orders.len()).find(|&o| {
+                on_wanted_price[o]
+                    && !kept[o]
+                    && same_price(orders[o].price, want.price)
+                    && close_enough(orders[o].price, orders[o].size, want, rules)
             }) {
                 kept[o] = true;
-                satisfied[w] = true;
+                *done = true;
             }
         }
         // Then the nearest within tolerance. An order resting on another wanted price serves
         // that level or none: it must not block it by serving a neighbour.
         if satisfied.iter().any(|done| !done) {
-            for (w, want) in wanted.iter().enumerate() {
-                if satisfied[w] {
+            for (want, done) in wanted.iter().zip(satisfied.iter_mut()) {
+                if *done {
                     continue;
                 }
-                let best = (0..count)
-                    .filter(|&o| {
-                        !kept[o] && !on_wanted_price[o] && close_enough(orders(o), want, rules)
-                    })
-                    .min_by(|&a, &b| {
-                        (orders(a).price - want.price)
-                            .abs()
-                            .total_cmp(&(orders(b).price - want.price).abs())
-                    });
-                if let Some(o) = best {
+                let mut best: Option<(usize, f64)> = None;
+                for (o, order) in orders.iter().enumerate() {
+                    if kept[o]
+                        || on_wanted_price[o]
+                        || !close_enough(order.price, order.size, want, rules)
+                    {
+                        continue;
+                    }
+                    // The first of equally near orders, as `min_by` picks.
+                    let distance = (order.price - want.price).abs();
+                    if best.is_none_or(|(_, nearest)| distance.total_cmp(&nearest).is_lt()) {
+                        best = Some((o, distance));
+                    }
+                }
+                if let Some((o, _)) = best {
                     kept[o] = true;
-                    satisfied[w] = true;
+                    *done = true;
                 }
             }
         }
         resting.clear();
-        resting.extend((0..count).filter(|&o| kept[o]).map(|o| orders(o).price));
         spare.clear();
-        spare.extend((0..count).filter(|&o| !kept[o]));
-        for (w, want) in wanted.iter().enumerate() {
-            if satisfied[w] || resting.iter().any(|price| same_price(*price, want.price)) {
+        for (o, order) in orders.iter().enumerate() {
+            if kept[o] {
+                resting.push(order.price);
+            } else {
+                spare.push(o);
+            }
+        }
+        for (want, done) in wanted.iter().zip(satisfied.iter()) {
+            if *done || resting.iter().any(|price| same_price(*price, want.price)) {
                 continue;
             }
             // Amend a spare order (one that is not already at this price) rather than cancel + place.
             if rules.supports_amend {
                 let same = spare
                     .iter()
-                    .position(|&o| same_price(orders(o).price, want.price));
+                    .position(|&o| same_price(orders[o].price, want.price));
                 // Prefer a spare at this price (a size change), then one not on another wanted
                 // price (that level may still want it), then any.
                 let elsewhere = || spare.iter().position(|&o| !on_wanted_price[o]);
@@ -327,7 +359,7 @@ pub fn diff_with(
                     .or_else(elsewhere)
                     .or_else(|| (!spare.is_empty()).then_some(0))
                 {
-                    let order = orders(spare.remove(position));
+                    let order = &live[orders[spare.remove(position)].live];
                     amends.push(OrderAction::Amend {
                         client_order_id: order.client_order_id.clone(),
                         side,
@@ -348,14 +380,14 @@ pub fn diff_with(
         }
         for &o in spare.iter() {
             cancels.push(OrderAction::Cancel {
-                client_order_id: orders(o).client_order_id.clone(),
+                client_order_id: live[orders[o].live].client_order_id.clone(),
                 side,
-                price: orders(o).price,
+                price: orders[o].price,
             });
         }
     }
-    cancels.extend(amends);
-    cancels.extend(places);
+    cancels.append(amends);
+    cancels.append(places);
     cancels
 }
 

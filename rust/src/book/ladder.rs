@@ -240,9 +240,10 @@ impl Ladder {
     #[cold]
     fn refill(&mut self) {
         let wanted = (2 * self.near_min).saturating_sub(self.keys.len());
-        if wanted == 0 || self.far.is_empty() {
+        if wanted == 0 || self.far.is_empty() || self.refill_by_probing(wanted) {
             return;
         }
+        let wanted = (2 * self.near_min).saturating_sub(self.keys.len());
         let mut best = std::mem::take(&mut self.refill_scratch);
         best.clear();
         best.extend(self.far.iter().map(|(key, size)| (*key, *size)));
@@ -259,6 +260,42 @@ impl Ladder {
         self.keys.splice(0..0, best.iter().map(|(key, _)| *key));
         self.sizes.splice(0..0, best.iter().map(|(_, size)| *size));
         self.refill_scratch = best;
+    }
+
+    /// The refill of a book whose levels are dense next to the touch (every tick or most of
+    /// them): the best far levels are then the keys just below the worst near key, and probing
+    /// those keys one by one finds them in a few hundred instructions, where reading the whole
+    /// far tier (thousands of levels) costs a hundred thousand. Moves every far level from the
+    /// worst near key down to where the probes stop (`wanted` found, or `4 × wanted` keys
+    /// probed), so every far key left stays below every near key. Returns whether the near tier
+    /// now holds at least `min(near_min, len)` levels; if not, [`Self::refill`] goes on with
+    /// the full read.
+    fn refill_by_probing(&mut self, wanted: usize) -> bool {
+        let Some(&worst_near) = self.keys.first() else {
+            return false;
+        };
+        let mut found = std::mem::take(&mut self.refill_scratch);
+        found.clear();
+        let mut key = worst_near;
+        for _ in 0..4 * wanted {
+            let Some(next) = key.checked_sub(1) else {
+                break;
+            };
+            key = next;
+            if let Some(size) = self.far.remove(&key) {
+                found.push((key, size));
+                if found.len() == wanted || self.far.is_empty() {
+                    break;
+                }
+            }
+        }
+        // Found best first; the near tier keeps its keys ascending.
+        self.keys
+            .splice(0..0, found.iter().rev().map(|(key, _)| *key));
+        self.sizes
+            .splice(0..0, found.iter().rev().map(|(_, size)| *size));
+        self.refill_scratch = found;
+        self.keys.len() >= self.near_min.min(self.len())
     }
 
     /// The far tier from its best level outward (sorted on demand: for readers that walk deep).

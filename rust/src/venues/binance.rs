@@ -63,14 +63,33 @@ fn leading_digits(word: u64) -> usize {
 #[allow(clippy::inline_always)]
 fn digits_value(word: u64, count: usize) -> i64 {
     // Keep the digits' values, moved up so that the dropped bytes become leading zeros.
-    let mut value = (word & 0x0F0F_0F0F_0F0F_0F0F) << (8 * (8 - count));
-    value = (value.wrapping_mul(1 + (10 << 8))) >> 8;
+    swar_value((word & 0x0F0F_0F0F_0F0F_0F0F) << (8 * (8 - count)))
+}
+
+/// The value of eight digit values (0–9, one a byte, the first byte most significant; leading
+/// zero bytes are leading zeros), with three multiplications.
+#[inline(always)] // read for every level: no call
+#[allow(clippy::inline_always)]
+fn swar_value(values: u64) -> i64 {
+    let mut value = (values.wrapping_mul(1 + (10 << 8))) >> 8;
     value = ((value & 0x00FF_00FF_00FF_00FF).wrapping_mul(1 + (100 << 16))) >> 16;
     value = ((value & 0x0000_FFFF_0000_FFFF).wrapping_mul(1 + (10_000 << 32))) >> 32;
     value as i64
 }
 
-const POWERS_OF_TEN: [i64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
+const POWERS_OF_TEN: [i64; 11] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+    10_000_000_000,
+];
 
 /// The common number text read eight bytes at a time: 1–7 digits, optionally a point and 1–7
 /// more, then the closing quote. Returns `(mantissa, scale, end)` with `end` at the quote, or
@@ -100,6 +119,163 @@ fn short_decimal(text: &[u8], start: usize) -> Option<(i64, u32, usize)> {
         }
         _ => None,
     }
+}
+
+/// The bytes of a level that [`level_in`] reads: the longest level it takes (`["` and `","`
+/// around two numbers of at most 15 bytes, then `"]`: 37 bytes) and the last eight-byte read.
+const LEVEL_WINDOW: usize = 40;
+
+/// Eight ASCII zeros.
+const ZEROS: u64 = 0x3030_3030_3030_3030;
+
+/// The eight bytes of `window` from `at`, the first one lowest.
+#[inline(always)] // read for every level: no call
+#[allow(clippy::inline_always)]
+fn word_in(window: &[u8; LEVEL_WINDOW], at: usize) -> u64 {
+    let mut bytes = [0_u8; 8];
+    bytes.copy_from_slice(&window[at..at + 8]);
+    u64::from_le_bytes(bytes)
+}
+
+/// How many of the word's bytes, from the first, are digit values 0–9 (0 to 8): the bytes of
+/// `text ^ ZEROS`, where a digit becomes its value and anything else a byte above 9.
+#[inline(always)] // read for every level: no call
+#[allow(clippy::inline_always)]
+fn leading_digit_values(values: u64) -> usize {
+    // A byte's high bit ends up set when it is above 9: by itself (0x80 and up) or by the
+    // addition (0x0A-0x7F plus 0x76). A carry out of a byte only reaches later bytes, past
+    // the first non-digit.
+    let above_nine = (values.wrapping_add(0x7676_7676_7676_7676) | values) & 0x8080_8080_8080_8080;
+    (above_nine.trailing_zeros() / 8) as usize
+}
+
+/// A mask of the word's first `count` bytes (`count` at most 7).
+#[inline(always)] // read for every level: no call
+#[allow(clippy::inline_always)]
+fn first_bytes(count: usize) -> u64 {
+    (1_u64 << (8 * count)) - 1
+}
+
+/// A number string's digits as found in a level's window: `whole` digit values (bytes 0–9,
+/// the text's bytes minus `'0'`) at the start of `whole_word`, then (after a point) `fraction`
+/// at the start of `fraction_word`, the closing quote at `end`.
+struct WindowNumber {
+    whole_word: u64,
+    whole: usize,
+    fraction_word: u64,
+    fraction: usize,
+    end: usize,
+}
+
+impl WindowNumber {
+    /// The number at `start` (just past its opening quote): 1–7 digits, optionally a point and
+    /// 1–7 more, then the closing quote. None for any other shape.
+    #[inline(always)] // read for every level: no call, no returned enum
+    #[allow(clippy::inline_always)]
+    fn read(window: &[u8; LEVEL_WINDOW], start: usize) -> Option<Self> {
+        let whole_word = word_in(window, start) ^ ZEROS;
+        let whole = leading_digit_values(whole_word);
+        if whole == 0 || whole == 8 {
+            return None;
+        }
+        let after = start + whole;
+        match window[after] {
+            b'"' => Some(Self {
+                whole_word,
+                whole,
+                fraction_word: 0,
+                fraction: 0,
+                end: after,
+            }),
+            b'.' => {
+                let fraction_word = word_in(window, after + 1) ^ ZEROS;
+                let fraction = leading_digit_values(fraction_word);
+                let end = after + 1 + fraction;
+                if fraction == 0 || fraction == 8 || window[end] != b'"' {
+                    return None;
+                }
+                Some(Self {
+                    whole_word,
+                    whole,
+                    fraction_word,
+                    fraction,
+                    end,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The whole digits and the first `fraction` decimals as one integer, when they are at
+    /// most eight digits: the two runs of digit bytes are joined into one word (the point
+    /// dropped) and read with one [`swar_value`].
+    #[inline(always)] // read for every level: no call, no returned enum
+    #[allow(clippy::inline_always)]
+    fn digits(&self, fraction: usize) -> Option<i64> {
+        if self.whole + fraction > 8 {
+            return None;
+        }
+        // The whole digits in the top bytes, then moved down to make room for the decimals.
+        let aligned = self.whole_word << (8 * (8 - self.whole));
+        let joined = if fraction == 0 {
+            aligned
+        } else {
+            (aligned >> (8 * fraction)) | (self.fraction_word << (8 * (8 - fraction)))
+        };
+        Some(swar_value(joined))
+    }
+}
+
+/// The common level at the start of `window`, written without whitespace:
+/// `["<price>","<size>"]`, both numbers in the shape [`WindowNumber::read`] takes, the price's
+/// digits (decimals past the tick's dropped, which must be zeros) and the size's each at most
+/// eight, the price on the grid and positive. Returns `(ticks, size, bytes read)`; None for
+/// anything else, which the general path reads with the same result or the error that names it.
+/// `tick` is the grid's [`PriceGrid::tick_digits`], its scale at most 10.
+#[inline(always)] // read for every level: no call, no returned enum
+#[allow(clippy::inline_always)]
+fn level_in(window: &[u8; LEVEL_WINDOW], tick: (i64, u32)) -> Option<(i64, f64, usize)> {
+    let (tick_digits, tick_scale) = (tick.0, tick.1 as usize);
+    if window[..2] != *b"[\"" {
+        return None;
+    }
+    let price = WindowNumber::read(window, 2)?;
+    let mut fraction = price.fraction;
+    if fraction > tick_scale {
+        // Decimals past the tick's ("61790.40" on a 0.1 grid) must be zeros, and then change
+        // nothing: checked on the bytes, so no division.
+        let past_tick = first_bytes(fraction) ^ first_bytes(tick_scale);
+        if price.fraction_word & past_tick != 0 {
+            return None;
+        }
+        fraction = tick_scale;
+    }
+    let units = price.digits(fraction)? * POWERS_OF_TEN[tick_scale - fraction];
+    let ticks = if tick_digits == 1 {
+        units
+    } else if units % tick_digits == 0 {
+        units / tick_digits
+    } else {
+        return None;
+    };
+    if ticks <= 0 || window[price.end + 1..price.end + 3] != *b",\"" {
+        return None;
+    }
+    let size = WindowNumber::read(window, price.end + 3)?;
+    let size_value = size_of_digits(size.digits(size.fraction)?, size.fraction as u32)?;
+    if window[size.end + 1] != b']' {
+        return None;
+    }
+    Some((ticks, size_value, size.end + 2))
+}
+
+/// [`level_in`] on the last bytes of a message, copied into a window padded with zero bytes
+/// (which are not digits, so a number never runs into the padding).
+#[cold]
+fn level_in_tail(rest: &[u8], tick: (i64, u32)) -> Option<(i64, f64, usize)> {
+    let mut window = [0_u8; LEVEL_WINDOW];
+    window[..rest.len()].copy_from_slice(rest);
+    level_in(&window, tick)
 }
 
 /// A forward-only reader over the message's bytes. It reads the fields of a `depthUpdate` in
@@ -152,6 +328,16 @@ impl<'a> Scanner<'a> {
     /// as None (no field we read is ever escaped).
     #[inline]
     fn string(&mut self) -> CoreResult<Option<&'a str>> {
+        // The input is a &str and the slice ends at ASCII quotes: always valid UTF-8.
+        Ok(self
+            .string_bytes()?
+            .and_then(|bytes| std::str::from_utf8(bytes).ok()))
+    }
+
+    /// [`Self::string`] as bytes, for keys and values that are only compared or stepped over
+    /// (no UTF-8 check: the text is a `&str` and the string ends at an ASCII quote).
+    #[inline]
+    fn string_bytes(&mut self) -> CoreResult<Option<&'a [u8]>> {
         self.expect(b'"')?;
         let start = self.at;
         let mut escaped = false;
@@ -169,36 +355,20 @@ impl<'a> Scanner<'a> {
         }
         let end = self.at;
         self.at += 1;
-        if escaped {
-            return Ok(None);
-        }
-        // The input is a &str and the slice ends at ASCII quotes: always valid UTF-8.
-        Ok(std::str::from_utf8(&self.text[start..end]).ok())
+        Ok((!escaped).then(|| &self.text[start..end]))
     }
 
-    /// The common level right here, written without whitespace: `["<price>","<size>"]` with
-    /// both numbers in the shape [`short_decimal`] reads, the price on the grid and positive.
-    /// Returns it with the scanner moved past it; None (the scanner unmoved) for anything
-    /// else, which the general path reads (with the same result, or the error that names it).
+    /// The common level right here (see [`level_in`]), the scanner moved past it; None (the
+    /// scanner unmoved) for anything else. `tick` is the grid's [`PriceGrid::tick_digits`].
     #[inline(always)] // read for every level: no call, no returned enum
     #[allow(clippy::inline_always)]
-    fn quick_level(&mut self, grid: &PriceGrid) -> Option<Level> {
-        let text = self.text;
-        let at = self.at;
-        if text.get(at..at + 2)? != b"[\"" {
-            return None;
-        }
-        let (mantissa, scale, end) = short_decimal(text, at + 2)?;
-        let ticks = grid.ticks_of_digits(mantissa, scale)?;
-        if text.get(end + 1..end + 3)? != b",\"" {
-            return None;
-        }
-        let (mantissa, scale, end) = short_decimal(text, end + 3)?;
-        let size = size_of_digits(mantissa, scale)?;
-        if *text.get(end + 1)? != b']' {
-            return None;
-        }
-        self.at = end + 2;
+    fn quick_level(&mut self, tick: (i64, u32)) -> Option<Level> {
+        let rest = self.text.get(self.at..)?;
+        let (ticks, size, used) = match rest.get(..LEVEL_WINDOW) {
+            Some(window) => level_in(window.try_into().ok()?, tick)?,
+            None => level_in_tail(rest, tick)?,
+        };
+        self.at += used;
         Some((ticks, size))
     }
 
@@ -281,7 +451,7 @@ impl<'a> Scanner<'a> {
             return Err(malformed("nested too deeply"));
         }
         match self.peek() {
-            Some(b'"') => self.string().map(drop),
+            Some(b'"') => self.string_bytes().map(drop),
             Some(open @ (b'{' | b'[')) => {
                 self.at += 1;
                 let close = if open == b'{' { b'}' } else { b']' };
@@ -291,7 +461,7 @@ impl<'a> Scanner<'a> {
                 }
                 loop {
                     if open == b'{' {
-                        self.string()?;
+                        self.string_bytes()?;
                         self.expect(b':')?;
                     }
                     self.skip_value(nesting + 1)?;
@@ -339,8 +509,11 @@ impl<'a> Scanner<'a> {
             self.at += 1;
             return Ok(());
         }
+        // Tick scales past 10 (no real instrument) take the general path only.
+        let tick = grid.tick_digits();
+        let quick = tick.1 <= 10;
         loop {
-            if let Some(level) = self.quick_level(grid) {
+            if let Some(level) = quick.then(|| self.quick_level(tick)).flatten() {
                 out.push(level);
                 match self.text.get(self.at) {
                     Some(b',') => {
@@ -433,38 +606,38 @@ impl<'a> Scanner<'a> {
             self.at += 1;
         } else {
             loop {
-                let key = self.string()?;
+                let key = self.string_bytes()?;
                 self.expect(b':')?;
                 let duplicate = |key: &str| malformed(format!("field '{key}' appears twice"));
                 match key {
-                    Some("data") if nesting == 0 => {
+                    Some(b"data") if nesting == 0 => {
                         if data.is_some() {
                             return Err(duplicate("data"));
                         }
                         data = Some(self.event(grid, bids, asks, 1)?);
                     }
-                    Some("E") => {
+                    Some(b"E") => {
                         let time = i64::try_from(self.unsigned("E")?)
                             .map_err(|_| malformed("E is out of range"))?;
                         header.event_time_ms = Some(time);
                     }
-                    Some(key @ ("U" | "u" | "pu")) => {
-                        let slot = match key {
-                            "U" => &mut header.first_update_id,
-                            "u" => &mut header.last_update_id,
-                            _ => &mut header.prev_last_update_id,
+                    Some(key @ (b"U" | b"u" | b"pu")) => {
+                        let (key, slot) = match key {
+                            b"U" => ("U", &mut header.first_update_id),
+                            b"u" => ("u", &mut header.last_update_id),
+                            _ => ("pu", &mut header.prev_last_update_id),
                         };
                         if slot.replace(self.unsigned(key)?).is_some() {
                             return Err(duplicate(key));
                         }
                     }
-                    Some("b") => {
+                    Some(b"b") => {
                         if std::mem::replace(&mut header.has_bids, true) {
                             return Err(duplicate("b"));
                         }
                         self.levels(grid, "bids", bids)?;
                     }
-                    Some("a") => {
+                    Some(b"a") => {
                         if std::mem::replace(&mut header.has_asks, true) {
                             return Err(duplicate("a"));
                         }
@@ -733,6 +906,82 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The one-step level reader on every grid shape (tick digits 1 and not, scales 0–3) and
+    /// numbers with decimals past the tick (zeros or not), too many digits, a zero price, at the
+    /// end of the text (the padded window) or not: whenever it reads a level, it reads what the
+    /// general path reads, and it never reads one the general path rejects.
+    #[test]
+    fn one_step_level_reads_what_the_general_path_reads() {
+        let numbers = [
+            "0",
+            "5",
+            "0.0",
+            "0.1",
+            "0.10",
+            "0.15",
+            "0.25",
+            "0.50",
+            "1",
+            "10",
+            "12.5",
+            "12.50",
+            "12.500",
+            "12.501",
+            "59342.10",
+            "59342.1",
+            "59342.15",
+            "59342.00",
+            "1234567",
+            "1234567.1",
+            "123456.78",
+            "12345678",
+            "0.001",
+            "0.0010",
+            "9.9999999",
+            "00012.500",
+            "1.2345678",
+            "0.123",
+            "7.",
+            ".5",
+            "1.2.3",
+            "1e5",
+        ];
+        let tail_padding = ["]}", &"x".repeat(LEVEL_WINDOW)];
+        let mut read = 0;
+        for tick in ["1", "0.1", "0.01", "0.001", "0.25", "0.5", "5"] {
+            let grid = PriceGrid::from_text(tick).unwrap();
+            for price in numbers {
+                for size in numbers {
+                    for padding in tail_padding {
+                        let text = format!("[\"{price}\",\"{size}\"]{padding}");
+                        let mut scanner = Scanner {
+                            text: text.as_bytes(),
+                            at: 0,
+                        };
+                        let Some((ticks, got_size)) = scanner.quick_level(grid.tick_digits())
+                        else {
+                            continue;
+                        };
+                        read += 1;
+                        let expected_ticks = grid.ticks_of_text(price, &String::new);
+                        let expected_size = size_of_text(size, &String::new);
+                        assert_eq!(expected_ticks.ok(), Some(ticks), "{text} on {tick}");
+                        assert_eq!(
+                            expected_size.ok().map(f64::to_bits),
+                            Some(got_size.to_bits()),
+                            "{text}"
+                        );
+                        assert_eq!(scanner.at, text.len() - padding.len(), "{text}");
+                    }
+                }
+            }
+        }
+        assert!(
+            read > 1_000,
+            "the one-step path reads the common shapes ({read})"
+        );
     }
 
     proptest::proptest! {
