@@ -660,8 +660,7 @@ class BinanceFuturesClient:
                 params = _order_params(symbol, chunk[0], instrument)
                 path = self.ORDER_PATH
             else:
-                batch = [dict(_order_params(symbol, order, instrument)) for order in chunk]
-                params = [("batchOrders", json.dumps(batch, separators=(",", ":")))]
+                params = [("batchOrders", _batch_orders_value(symbol, chunk, instrument))]
                 path = self.BATCH_ORDERS_PATH
             try:
                 self._refuse_while_blocked(orders_too=True)  # another task may have met a 429 meanwhile
@@ -1204,7 +1203,37 @@ def _query(params: Sequence[tuple[str, str]]) -> str:
     return "&".join(f"{name}={_query_value(value)}" for name, value in params)
 
 
+class _Escaped(str):
+    """A query value already percent-encoded (``_query`` leaves it as it is)."""
+
+    __slots__ = ()
+
+
+def _batch_orders_value(symbol: str, orders: Sequence[NewOrder], instrument: InstrumentInfo | None) -> str:
+    """``batchOrders``'s JSON (``[{"symbol":...},...]``, compact, keys in ``_order_params``'s
+    order), already percent-encoded as ``_query`` would encode it: built directly when every
+    value is made of characters that need no escape, which our own orders' always are (a
+    fifth of a batch place's client-side time went to ``json.dumps`` and the escaping).
+
+    >>> from urllib.parse import quote_plus
+    >>> orders = [NewOrder("mm1-2", Side.BUY, 59000.1, 0.012, post_only=True), NewOrder("a b", Side.SELL, 1.0, 2.0)]
+    >>> for chunk in (orders[:1], orders):
+    ...     batch = [dict(_order_params("BTCUSDT", order, None)) for order in chunk]
+    ...     assert _batch_orders_value("BTCUSDT", chunk, None) == quote_plus(json.dumps(batch, separators=(",", ":")))
+    """
+    items = []
+    for order in orders:
+        params = _order_params(symbol, order, instrument)
+        if not all(_QUERY_SAFE.issuperset(value) for _, value in params):
+            batch = [dict(_order_params(symbol, o, instrument)) for o in orders]
+            return _Escaped(_query_value(json.dumps(batch, separators=(",", ":"))))
+        items.append("%2C".join(f"%22{name}%22%3A%22{value}%22" for name, value in params))
+    return _Escaped("%5B%7B" + "%7D%2C%7B".join(items) + "%7D%5D")
+
+
 def _query_value(value: str) -> str:
+    if type(value) is _Escaped:
+        return value
     to_escape = set(value) - _QUERY_SAFE
     if not to_escape:
         return value
