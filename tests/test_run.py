@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from marketmaker.config import load_config
 from marketmaker.config_reload import ConfigWatcher
-from marketmaker.engine import LiveEngine
+from marketmaker.engine import LatencySamples, LiveEngine
 from marketmaker.errors import ConfigError
 from marketmaker.journal import Journal, summarise
 from marketmaker.sim.engine import OrderEvent
@@ -169,11 +169,11 @@ async def run_engine(
 
         def timed_on_depth(symbol: str, text: str, receive_ns: int) -> None:
             counters = runtime.counters
-            sent, timed = counters.places_sent + counters.cancels_sent, len(counters.tick_to_order_ns)
+            sent, timed = counters.places_sent + counters.cancels_sent, counters.tick_to_order_ns.total
             on_depth(symbol, text, receive_ns)
             if counters.places_sent + counters.cancels_sent > sent:
                 seen["sending_messages"] += 1
-                seen["written_before_return"] += len(counters.tick_to_order_ns) > timed
+                seen["written_before_return"] += counters.tick_to_order_ns.total > timed
 
         engine.feed._on_depth = timed_on_depth
         async with ConfigWatcher(path, engine.apply_config, rejected, config=config) as watcher:
@@ -267,3 +267,11 @@ def test_sim_synthetic_parameters_reach_the_market_and_unknown_ones_are_named() 
     assert abs(float(best_bid[0]) - 123.4) < 2 and abs(float(best_ask[0]) - 123.4) < 2
     with pytest.raises(ValueError, match=r"\[sim.synthetic\]: unknown parameter\(s\) volatilty"):
         LocalVenue(VenueConfig(symbols=("BTCUSDT",), synthetic={"volatilty": 0.3}))
+
+
+def test_latency_samples_keep_the_latest_in_a_fixed_ring() -> None:
+    samples = LatencySamples(3)
+    assert (len(samples), list(samples), samples.total) == (0, [], 0)
+    for value in (5, 6, 7, 8, 9):
+        samples.append(value)
+    assert (len(samples), sorted(samples), samples.total) == (3, [7, 8, 9], 5)

@@ -30,8 +30,9 @@ import math
 import secrets
 import sys
 import time
-from collections import OrderedDict, deque
-from collections.abc import Mapping, Sequence
+from array import array
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -80,6 +81,29 @@ ORDER_IDS_KEPT = 20_000
 BACKFILL_MARGIN_MS = 5_000
 
 
+class LatencySamples:
+    """The latest ``capacity`` latencies (ns) in a preallocated ring of 64-bit integers, so that
+    keeping them costs the same memory at the first sample and at the millionth."""
+
+    __slots__ = ("_capacity", "_ring", "total")
+
+    def __init__(self, capacity: int) -> None:
+        self._ring = array("q", bytes(8 * capacity))
+        self._capacity = capacity
+        #: How many were ever added (the ring keeps the latest ``capacity``).
+        self.total = 0
+
+    def append(self, value_ns: int) -> None:
+        self._ring[self.total % self._capacity] = value_ns
+        self.total += 1
+
+    def __len__(self) -> int:
+        return min(self.total, self._capacity)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._ring[: len(self)])
+
+
 @dataclass
 class SymbolCounters:
     """What happened on one symbol during the run (for the dashboard and the summary)."""
@@ -100,8 +124,8 @@ class SymbolCounters:
     last_depth_ns: int = 0
     #: For ticks a depth message caused: ns from the message's arrival to the tick's first order
     #: request (cancel or place) written to the socket, and to its first place written.
-    tick_to_order_ns: deque[int] = field(default_factory=lambda: deque(maxlen=100_000))
-    tick_to_place_ns: deque[int] = field(default_factory=lambda: deque(maxlen=100_000))
+    tick_to_order_ns: LatencySamples = field(default_factory=lambda: LatencySamples(100_000))
+    tick_to_place_ns: LatencySamples = field(default_factory=lambda: LatencySamples(100_000))
 
 
 @dataclass(frozen=True)
