@@ -1040,7 +1040,12 @@ impl FeatureEngine {
                 })
                 .sum();
             let dt_s = (time_ns - self.previous_time_ns.unwrap_or(time_ns)).max(0) as f64 / 1e9;
-            let log_return = (mid / self.previous_mid).ln();
+            // An unchanged mid (most ticks) has a log return of exactly ln(1) = 0: no `ln`.
+            let log_return = if mid == self.previous_mid {
+                0.0
+            } else {
+                (mid / self.previous_mid).ln()
+            };
             record.has_return = 1;
             record.moved = i64::from(log_return != 0.0);
             record.log_return = log_return;
