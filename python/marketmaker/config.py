@@ -215,7 +215,7 @@ class VenueConfig:
     rest_url: str = ""
     ws_url: str = ""
     recv_window_ms: int = 5000
-    http_connections: int = 8
+    http_connections: int = 24
 
 
 @dataclass(frozen=True)
@@ -1137,7 +1137,7 @@ class _Reader:
                 table, "recv_window_ms", "venue.recv_window_ms", 5000, minimum=1, maximum=60_000
             ),
             http_connections=self.integer(
-                table, "http_connections", "venue.http_connections", 8, minimum=1, maximum=64
+                table, "http_connections", "venue.http_connections", VenueConfig.http_connections, minimum=1, maximum=64
             ),
         )
 
