@@ -4,7 +4,8 @@
     python benchmarks/order_client_latency.py --requotes 2000 --orders 4
 
 The venue runs in a child process without a market driver (only our orders on the book), the
-client in this one. Each "requote" is what the live loop does on a quote change:
+client in this one; on Linux with two or more CPUs each is pinned to a CPU of its own
+(``--no-pin``: not), as in ``tick_to_order.py``. Each "requote" is what the live loop does on a quote change:
 ``place_orders`` of ``--orders`` post-only orders (one batch of up to 5, or ``/fapi/v1/order``
 for one) then ``cancel_orders`` of the same ids (one ``DELETE /fapi/v1/batchOrders``).
 
@@ -38,7 +39,18 @@ KEY = ApiCredentials("benchmark-order-client-key", "benchmark-order-client-secre
 UNLIMITED = RateLimits(request_weight_per_minute=10_000_000, orders_per_minute=10_000_000, orders_per_10s=10_000_000)
 
 
-def serve(pipe: Connection) -> None:
+def cpu_pair() -> tuple[int, int] | None:
+    """Two CPUs (client, venue) to pin to, as ``tick_to_order.py`` does; None where it cannot."""
+    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
+        return None
+    client_cpu, venue_cpu = sorted(os.sched_getaffinity(0))[:2]
+    return client_cpu, venue_cpu
+
+
+def serve(pipe: Connection, cpu: int | None) -> None:
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+
     async def run() -> None:
         config = VenueConfig(driver="none", credentials=(KEY,), rate_limits=UNLIMITED)
         async with LocalVenue(config) as venue:
@@ -90,14 +102,19 @@ def main() -> None:
     parser.add_argument("--requotes", type=int, default=1000)
     parser.add_argument("--orders", type=int, nargs="*", default=[1, 4])
     parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--no-pin", action="store_true", help="leave the client and the venue to the scheduler")
     args = parser.parse_args()
+    pinned = None if args.no_pin else cpu_pair()
+    if pinned:
+        os.sched_setaffinity(0, {pinned[0]})
     print(
         f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"load {os.getloadavg()[0]:.2f}, Python {platform.python_version()}"
+        f"load {os.getloadavg()[0]:.2f}, Python {platform.python_version()}, "
+        + (f"client on CPU {pinned[0]}, venue on CPU {pinned[1]}" if pinned else "not pinned")
     )
     context = multiprocessing.get_context("spawn")
     pipe, child = context.Pipe()
-    process = context.Process(target=serve, args=(child,), daemon=True)
+    process = context.Process(target=serve, args=(child, pinned[1] if pinned else None), daemon=True)
     process.start()
     try:
         if not pipe.poll(60):

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
@@ -433,6 +434,26 @@ async def test_on_written_reports_this_calls_first_request_once(client: BinanceF
     results = await client.cancel_orders("BTCUSDT", [f"ow-{i}" for i in range(7)], on_written=cancelled.append)
     assert [r.status for r in results] == ["accepted"] * 7
     assert cancelled == [client.last_request_written_ns]  # one request of up to 10
+
+
+async def test_an_order_request_is_stamped_when_its_bytes_enter_the_kernel(local_venue: LocalVenue) -> None:
+    client = BinanceFuturesClient(local_venue.rest_url, KEY)
+    hook_ns: list[int] = []
+    hook = client._on_request_headers_sent
+
+    async def timed_hook(*args: Any) -> None:
+        await hook(*args)
+        hook_ns.append(time.perf_counter_ns())  # the hook has returned: nothing is written yet
+
+    client._on_request_headers_sent = timed_hook  # type: ignore[method-assign]
+    async with client:
+        written: list[int] = []
+        await client.place_orders("BTCUSDT", [bid("k-1", 59_000.0)], on_written=written.append)
+        await client.cancel_orders("BTCUSDT", ["k-1"], on_written=written.append)
+        # After aiohttp's hook returned (serialisation and sock.send come next), before the answer.
+        assert len(written) == 2 and hook_ns[0] < written[0] < hook_ns[1] < written[1]
+        assert client._write_stamps is not None and client._write_stamps.deferred == 0
+        assert client.last_request_written_ns == written[1] and client.last_place_written_ns == written[0]
 
 
 async def test_warm_connections_opens_that_many_and_later_requests_reuse_them(local_venue: LocalVenue) -> None:

@@ -28,6 +28,7 @@ import asyncio
 import json
 import logging
 import re
+import socket
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -282,10 +283,72 @@ class _OrderRequest:
     """The trace context of a place or cancel request: tells aiohttp's trace hook it is an
     order request, and whom to tell, once, when its bytes were written."""
 
-    __slots__ = ("on_written",)
+    __slots__ = ("is_place", "on_written")
 
     def __init__(self, on_written: Callable[[int], None] | None = None) -> None:
         self.on_written = on_written
+        self.is_place = False
+
+
+class _WriteStamps:
+    """Stamps an order request when its bytes enter the kernel, not when aiohttp is about to
+    serialise them.
+
+    aiohttp's ``on_request_headers_sent`` hook runs just before the request is serialised and
+    handed to the transport; for a request without a body (all of ours) the transport's
+    ``sock.send`` follows in the same synchronous step. The hook arms this object with the
+    request, and the connection's socket (a :class:`_StampingSocket`, made by the connector's
+    ``socket_factory``) stamps the armed request when ``send`` returns. If the transport held
+    the bytes back (its buffer was not empty), nothing is sent in that step: the arm is taken
+    back at the loop's next pass and the request stamped then (counted in ``deferred``).
+    """
+
+    __slots__ = ("armed", "client", "deferred")
+
+    def __init__(self, client: BinanceFuturesClient) -> None:
+        self.client = client
+        self.armed: _OrderRequest | None = None
+        self.deferred = 0
+
+    def socket(self, addr_info: tuple[Any, ...]) -> socket.socket:
+        """aiohttp's ``socket_factory``: an unconnected socket that reports its writes."""
+        family, kind, proto = addr_info[0], addr_info[1], addr_info[2]
+        sock = _StampingSocket(family, kind, proto)
+        sock.stamps = self
+        return sock
+
+    def arm(self, request: _OrderRequest) -> None:
+        self.armed = request
+        asyncio.get_running_loop().call_soon(self.take_back, request)
+
+    def sent(self) -> None:
+        request = self.armed
+        if request is not None:
+            self.armed = None
+            self.client._written(request, time.perf_counter_ns())
+
+    def take_back(self, request: _OrderRequest) -> None:
+        if self.armed is request:
+            self.armed = None
+            self.deferred += 1
+            self.client._written(request, time.perf_counter_ns())
+
+
+class _StampingSocket(socket.socket):
+    """A client socket that tells :class:`_WriteStamps` when a write has entered the kernel."""
+
+    __slots__ = ("stamps",)
+    stamps: _WriteStamps
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        sent = super().send(data, flags)
+        self.stamps.sent()
+        return sent
+
+    def sendmsg(self, buffers: Any, *args: Any) -> int:
+        sent = super().sendmsg(buffers, *args)
+        self.stamps.sent()
+        return sent
 
 
 @dataclass
@@ -325,15 +388,16 @@ class BinanceFuturesClient:
 
     Notes
     -----
-    ``last_request_written_ns`` is :func:`time.perf_counter_ns` taken by aiohttp's
-    ``on_request_headers_sent`` trace hook of the last place or cancel request; ``place_orders``
-    also reports the stamp of its own first request to an ``on_written`` callback (the stamp of
-    *this* call, not of a request another task wrote meanwhile). The client puts every parameter
-    in the query (no body), so aiohttp writes the whole request inline in its ``send()``: the
-    hook runs, the headers are serialised and ``transport.write`` follows with no await in
-    between. The stamp is the socket write less the header serialisation (a few µs); a request
-    with a body would be written by a task one loop iteration later (Python < 3.12), which is
-    why there is none.
+    ``last_request_written_ns`` is :func:`time.perf_counter_ns` when the last place or cancel
+    request's bytes entered the kernel (``sock.send`` returned); ``place_orders`` also reports
+    the stamp of its own first request to an ``on_written`` callback (the stamp of *this* call,
+    not of a request another task wrote meanwhile). The client puts every parameter in the
+    query (no body), so aiohttp writes the whole request inline in its ``send()``, with no await
+    between its ``on_request_headers_sent`` trace hook and the socket write; the hook arms a
+    stamp that the connection's socket takes when the write returns (see :class:`_WriteStamps`).
+    On event loops that write past Python's socket object (uvloop, Windows' proactor) the stamp
+    is the hook's, a serialisation and a ``send`` early. A request with a body would be written
+    by a task one loop iteration later (Python < 3.12), which is why there is none.
 
     Examples
     --------
@@ -389,6 +453,7 @@ class BinanceFuturesClient:
         self._blocked_until = 0.0
         self._orders_blocked_until = 0.0
         self._order_request = _OrderRequest()
+        self._write_stamps: _WriteStamps | None = None
 
     def __repr__(self) -> str:
         return f"BinanceFuturesClient(rest_url={self.rest_url!r}, key_id={self.credentials.key_id!r})"
@@ -410,10 +475,21 @@ class BinanceFuturesClient:
             return
         trace = aiohttp.TraceConfig()
         trace.on_request_headers_sent.append(self._on_request_headers_sent)
+        # The socket's own writes are stamped on asyncio's selector loops, where the transport
+        # calls sock.send; other loops (uvloop, Windows' proactor) write past the Python socket
+        # and get the trace hook's stamp.
+        loop = asyncio.get_running_loop()
+        self._write_stamps = _WriteStamps(self) if isinstance(loop, asyncio.SelectorEventLoop) else None
+        connector = aiohttp.TCPConnector(
+            limit=0,
+            keepalive_timeout=60.0,
+            socket_factory=None if self._write_stamps is None else self._write_stamps.socket,
+        )
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.timeout_s),
             trace_configs=[trace],
-            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60.0),
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),  # the venue sets none; skips filtering per request
         )
 
     async def close(self) -> None:
@@ -434,12 +510,19 @@ class BinanceFuturesClient:
     ) -> None:
         request = context.trace_request_ctx
         if isinstance(request, _OrderRequest):
-            self.last_request_written_ns = written_ns = time.perf_counter_ns()
-            if params.method == "POST":  # a place (cancels are DELETEs)
-                self.last_place_written_ns = written_ns
-            if request.on_written is not None:
-                on_written, request.on_written = request.on_written, None  # a -1021 resend is not a new write
-                on_written(written_ns)
+            request.is_place = params.method == "POST"  # a place (cancels are DELETEs)
+            if self._write_stamps is not None:
+                self._write_stamps.arm(request)
+            else:
+                self._written(request, time.perf_counter_ns())
+
+    def _written(self, request: _OrderRequest, written_ns: int) -> None:
+        self.last_request_written_ns = written_ns
+        if request.is_place:
+            self.last_place_written_ns = written_ns
+        if request.on_written is not None:
+            on_written, request.on_written = request.on_written, None  # a -1021 resend is not a new write
+            on_written(written_ns)
 
     # -- time --------------------------------------------------------------------------------
 
