@@ -10,7 +10,9 @@ message behind it (the feed's receive stamp, taken when cryptofeed hands the mes
 the moment the tick's first order request's bytes were written (the order client's stamp, taken
 by aiohttp's trace hook for that request): ``latency_us`` (first request, cancel or place) and
 ``latency_to_place_us`` (first place). Reported: count, p50, p90, p99 and max, and the process's
-RSS at start and end (and every ``--rss-every`` seconds).
+RSS at start and end (and every ``--rss-every`` seconds), and what the kernel and the
+hypervisor took from the engine during the run: its time runnable but off the CPU, its
+involuntary context switches, and the steal time of its CPU.
 
 The engine ticks inside the depth message's handling; on Python 3.12+ the order requests start
 as eager tasks (written before the next message is read), before 3.12 at the loop's next pass,
@@ -59,6 +61,29 @@ def rss_mb() -> float:
     with open(f"/proc/{os.getpid()}/statm") as statm:
         pages = int(statm.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def scheduling_counters(cpu: int | None) -> dict[str, float]:
+    """What the kernel and the hypervisor took from this process (Linux; {} elsewhere): time
+    on the CPU and time runnable but waiting for it (``/proc/self/schedstat``), involuntary
+    context switches, and the steal time of ``cpu`` (or of all CPUs), in ms."""
+    try:
+        with open("/proc/self/schedstat") as schedstat:
+            on_cpu_ns, waiting_ns, _slices = (int(v) for v in schedstat.read().split())
+        with open("/proc/self/status") as status:
+            switches = next(int(line.split()[1]) for line in status if line.startswith("nonvoluntary_ctxt_switches"))
+        with open("/proc/stat") as stat:
+            name = "cpu" if cpu is None else f"cpu{cpu}"
+            fields = next(line.split() for line in stat if line.split()[0] == name)
+        steal_ms = int(fields[8]) * 1000 / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, StopIteration, IndexError):
+        return {}
+    return {
+        "on_cpu_ms": on_cpu_ns / 1e6,
+        "runnable_waiting_ms": waiting_ns / 1e6,
+        "involuntary_switches": switches,
+        "steal_ms": steal_ms,
+    }
 
 
 #: The venue's limits, raised: this measures latency, not throttling.
@@ -114,7 +139,7 @@ def write_config(folder: Path) -> Path:
     return path
 
 
-async def run_engine(config_path: Path, venue: dict, seconds: float, rss_every: float) -> dict:
+async def run_engine(config_path: Path, venue: dict, seconds: float, rss_every: float, cpu: int | None = None) -> dict:
     config = load_config(config_path)
     rss = [(0.0, rss_mb())]
     journal = Journal(config.journal.path)
@@ -127,6 +152,7 @@ async def run_engine(config_path: Path, venue: dict, seconds: float, rss_every: 
         journal=journal,
     )
     await engine.start()
+    scheduling_before = scheduling_counters(cpu)
     begun = time.monotonic()
     next_rss = rss_every
     while (elapsed := time.monotonic() - begun) < seconds:
@@ -135,6 +161,7 @@ async def run_engine(config_path: Path, venue: dict, seconds: float, rss_every: 
             rss.append((round(elapsed), rss_mb()))
             next_rss += rss_every
     rss.append((round(time.monotonic() - begun), rss_mb()))
+    scheduling_after = scheduling_counters(cpu)
     latency = tick_to_order_percentiles(engine)
     latency_to_place = tick_to_order_percentiles(engine, places_only=True)
     summary = await engine.stop()
@@ -145,6 +172,9 @@ async def run_engine(config_path: Path, venue: dict, seconds: float, rss_every: 
         "load_average_1m_at_end": os.getloadavg()[0],
         "latency_us": latency,
         "latency_to_place_us": latency_to_place,
+        "engine_scheduling_during_run": {
+            key: round(scheduling_after[key] - scheduling_before[key], 1) for key in scheduling_after
+        },
         "orders_placed": sum(s.places_sent for s in summary.symbols),
         "open_orders_at_venue_after_stop": summary.open_orders_at_venue,
         "rss_mb": rss,
@@ -183,7 +213,8 @@ async def measure(seconds: float, rss_every: float, venue_in_loop: bool, pin: bo
             "ssl_context": ssl.create_default_context(cafile=line["certificate"]),
         }
         cpus = {"engine_cpu": pinned[0], "venue_cpu": pinned[1]} if pinned else {"pinned": False}
-        return {"venue": "own process", **cpus, **await run_engine(config_path, where, seconds, rss_every)}
+        engine_cpu = pinned[0] if pinned else None
+        return {"venue": "own process", **cpus, **await run_engine(config_path, where, seconds, rss_every, engine_cpu)}
     finally:
         server.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
