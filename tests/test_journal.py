@@ -4,6 +4,7 @@ and the summary ``report`` prints."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -102,7 +103,8 @@ def test_writes_are_buffered_until_the_flush_interval(tmp_path: Path) -> None:
     journal.record_fill(fill("1", "buy", 100.0, 1.0))
     assert count(path, "fills") == 0  # buffered: another reader does not see it yet
     time.sleep(0.2)
-    journal.record_fill(fill("2", "buy", 100.0, 1.0))  # the interval has passed: both written
+    journal.record_fill(fill("2", "buy", 100.0, 1.0))  # the interval has passed: both handed over
+    journal.wait_for_writes()  # (written by the writer thread)
     assert count(path, "fills") == 2
     journal.close()
 
@@ -115,7 +117,37 @@ def test_writes_are_flushed_when_max_pending_records_are_buffered(tmp_path: Path
         journal.record_fill(fill(str(trade), "buy", 100.0, 1.0))
     assert count(path, "fills") == 0
     journal.record_fill(fill("9", "buy", 100.0, 1.0))
+    journal.wait_for_writes()
     assert count(path, "fills") == 10
+    journal.close()
+
+
+def test_records_are_written_by_the_writer_thread_not_the_caller(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    journal = open_run(path, flush_interval_ms=0.0)  # every record handed over at once
+    writers: set[int] = set()
+    journal._connection.set_trace_callback(
+        lambda statement: writers.add(threading.get_ident()) if statement.startswith("INSERT") else None
+    )
+    for trade in range(20):
+        journal.record_fill(fill(str(trade), "buy", 100.0, 1.0))
+    journal.flush()
+    assert count(path, "fills") == 20
+    assert writers and threading.get_ident() not in writers
+    journal.close()
+
+
+def test_a_failed_write_is_reported_at_the_next_call_and_the_run_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    journal = open_run(path, flush_interval_ms=60_000.0)
+    with sqlite3.connect(path) as other:
+        other.execute("DROP TABLE halts")
+    journal.record_halt(HaltRecord("BTCUSDT", "stale_book", "no book update for 5000 ms", 10))
+    with pytest.raises(JournalError, match=r"records could not be written.*no such table: halts"):
+        journal.flush()
+    journal.record_fill(fill("1", "buy", 100.0, 1.0))  # later records are still written
+    journal.flush()
+    assert count(path, "fills") == 1
     journal.close()
 
 
