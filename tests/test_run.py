@@ -5,6 +5,7 @@ fills the venue made; config edits apply while it runs, and an invalid edit chan
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import os
 import re
@@ -163,6 +164,7 @@ async def run_engine(
 
         await engine.start()
         assert engine.feed is not None
+        seen["frozen_while_running"] = gc.get_freeze_count()
         runtime = engine.runtimes["BTCUSDT"]
         on_depth = engine.feed._on_depth
         seen["sending_messages"] = seen["written_before_return"] = 0
@@ -199,6 +201,7 @@ async def run_engine(
         seen["tick_to_order_ns"] = list(runtime.counters.tick_to_order_ns)
         seen["backfilled_fills"] = runtime.counters.backfilled_fills
         summary = await engine.stop()
+        seen["frozen_after_stop"] = gc.get_freeze_count()
         journal.close()
         seen["summary"] = summary
         seen["journal_fills"] = Journal(config.journal.path).fills(summary.run_id)  # type: ignore[arg-type]
@@ -226,6 +229,8 @@ async def test_journal_fills_equal_the_venue_fills(tmp_path: Path) -> None:
     else:
         # The task starts at the loop's next pass: never written within the message's handling.
         assert seen["written_before_return"] == 0, seen
+    # What startup built was out of the collector's sight while quoting, and back after.
+    assert seen["frozen_while_running"] > 10_000 and seen["frozen_after_stop"] == 0
 
 
 @pytest.mark.slow

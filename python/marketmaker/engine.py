@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import math
 import secrets
@@ -335,6 +336,11 @@ class LiveEngine:
         await self.feed.start()
         for runtime in self.runtimes.values():
             await self._resync(runtime)
+        # What startup built (modules, sessions, feeds, books) lives as long as the run: out of
+        # the cyclic collector's sight, a full collection no longer walks it, so one that
+        # lands on a tick is short. Garbage from startup is collected first.
+        gc.collect()
+        gc.freeze()
         self.quoting = True
         self.started_s = time.monotonic()
         self._tasks = [
@@ -918,6 +924,7 @@ class LiveEngine:
             run_id = self.journal.run_id
             self.journal.end_run()
             self.journal.flush()
+        gc.unfreeze()  # what the run held can be collected again
         return RunSummary(tuple(summaries), time.monotonic() - self.started_s, run_id)
 
     async def _cancel_everything(self, symbol: str) -> int:
