@@ -8,7 +8,7 @@ quote and a zero requote tolerance, so that most book changes move our ladder an
 requests. For every order request the engine records the time from the arrival of the depth
 message behind it (the feed's receive stamp, taken when cryptofeed hands the message over) to
 the moment the tick's first order request's bytes were written (the order client's stamp, taken
-by aiohttp's trace hook for that request): ``latency_us`` (first request, cancel or place) and
+when the connection's ``sock.send`` returned): ``latency_us`` (first request, cancel or place) and
 ``latency_to_place_us`` (first place). Reported: count, p50, p90, p99 and max, and the process's
 RSS at start and end (and every ``--rss-every`` seconds), and what the kernel and the
 hypervisor took from the engine during the run: its time runnable but off the CPU, its
@@ -164,6 +164,7 @@ async def run_engine(config_path: Path, venue: dict, seconds: float, rss_every: 
     scheduling_after = scheduling_counters(cpu)
     latency = tick_to_order_percentiles(engine)
     latency_to_place = tick_to_order_percentiles(engine, places_only=True)
+    stamps = engine.client._write_stamps if engine.client is not None else None
     summary = await engine.stop()
     journal.close()
     return {
@@ -172,6 +173,9 @@ async def run_engine(config_path: Path, venue: dict, seconds: float, rss_every: 
         "load_average_1m_at_end": os.getloadavg()[0],
         "latency_us": latency,
         "latency_to_place_us": latency_to_place,
+        # "socket": stamped when sock.send returned; "hook": aiohttp's hook (not a selector loop)
+        "write_stamp": "hook" if stamps is None else "socket",
+        "writes_stamped_a_pass_late": None if stamps is None else stamps.deferred,
         "engine_scheduling_during_run": {
             key: round(scheduling_after[key] - scheduling_before[key], 1) for key in scheduling_after
         },
