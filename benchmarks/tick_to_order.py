@@ -143,6 +143,10 @@ async def run_engine(config_path: Path, venue: dict, seconds: float, rss_every: 
     config = load_config(config_path)
     rss = [(0.0, rss_mb())]
     journal = Journal(config.journal.path)
+    # As `marketmaker-cli run --cpu N`: the journal's writes on another CPU than the engine's.
+    writer_cpus = sorted(set(range(os.cpu_count() or 1)) - {cpu}) if cpu is not None else None
+    if writer_cpus:
+        journal.pin_writer(set(writer_cpus))
     engine = LiveEngine(
         config,
         rest_url=venue["rest_url"],
@@ -175,6 +179,7 @@ async def run_engine(config_path: Path, venue: dict, seconds: float, rss_every: 
         "latency_to_place_us": latency_to_place,
         # "socket": stamped when sock.send returned; "hook": aiohttp's hook (not a selector loop)
         "write_stamp": "hook" if stamps is None else "socket",
+        "journal_writer_cpus": writer_cpus,
         "writes_stamped_a_pass_late": None if stamps is None else stamps.deferred,
         "engine_scheduling_during_run": {
             key: round(scheduling_after[key] - scheduling_before[key], 1) for key in scheduling_after

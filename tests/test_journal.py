@@ -3,6 +3,7 @@ and the summary ``report`` prints."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -134,6 +135,21 @@ def test_records_are_written_by_the_writer_thread_not_the_caller(tmp_path: Path)
     journal.flush()
     assert count(path, "fills") == 20
     assert writers and threading.get_ident() not in writers
+    journal.close()
+
+
+def test_the_writer_thread_can_be_kept_off_the_event_loops_cpu(tmp_path: Path) -> None:
+    if not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs a platform that pins threads and two CPUs")
+    cpus = os.sched_getaffinity(0)
+    loop_cpu = min(cpus)
+    journal = open_run(tmp_path / "journal.sqlite")
+    journal.pin_writer(cpus - {loop_cpu})
+    assert journal._writer.submit(os.sched_getaffinity, 0).result() == cpus - {loop_cpu}
+    assert os.sched_getaffinity(0) == cpus  # the caller's thread is not moved
+    journal.record_fill(fill("1", "buy", 100.0, 1.0))
+    journal.flush()
+    assert count(tmp_path / "journal.sqlite", "fills") == 1
     journal.close()
 
 

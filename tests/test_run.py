@@ -66,7 +66,7 @@ def write_config(folder: Path, *, bps: float = 0.5, extra: str = "") -> Path:
     return path
 
 
-def run_cli(tmp_path: Path, config: Path, seconds: int) -> tuple[str, Path]:
+def run_cli(tmp_path: Path, config: Path, seconds: int, *options: str) -> tuple[str, Path]:
     done = subprocess.run(
         [
             sys.executable,
@@ -78,6 +78,7 @@ def run_cli(tmp_path: Path, config: Path, seconds: int) -> tuple[str, Path]:
             "--duration",
             str(seconds),
             "--no-dashboard",
+            *options,
         ],
         capture_output=True,
         text=True,
@@ -124,10 +125,29 @@ def test_run_against_a_replayed_recording(tmp_path: Path, data_file: Callable[[s
 @pytest.mark.slow
 def test_run_quotes_fills_and_leaves_nothing_open(tmp_path: Path) -> None:
     config = write_config(tmp_path)
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    pin = ["--cpu", str(cpus[0])] if len(cpus) >= 2 else []  # the latency setup of docs/running.md
     started = time.monotonic()
-    output, journal_path = run_cli(tmp_path, config, 12)
+    output, journal_path = run_cli(tmp_path, config, 12, *pin)
     assert time.monotonic() - started < 60
     check_run(output, journal_path)
+    if pin:
+        assert f"event loop pinned to CPU {cpus[0]}; journal writer on {cpus[1:]}" in output, output
+
+
+def test_run_refuses_a_cpu_it_may_not_use(tmp_path: Path) -> None:
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("this platform cannot pin threads (--cpu is Linux only)")
+    config = write_config(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "marketmaker.cli", "run", "--config", str(config), "--cpu", "4096"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--cpu 4096: this process may only use CPUs" in done.stderr
 
 
 async def run_engine(

@@ -232,6 +232,14 @@ def add_run_command(commands: argparse._SubParsersAction[argparse.ArgumentParser
     run.add_argument("--config", type=Path, default=None, help="the config file (default: ./config.toml)")
     run.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     run.add_argument("--no-dashboard", action="store_true", help="periodic status lines instead of the live dashboard")
+    run.add_argument(
+        "--cpu",
+        type=int,
+        default=None,
+        metavar="N",
+        help="pin the event loop (feeds, ticks, order requests) to CPU N and keep the journal's writer "
+        "thread off it (Linux; docs/running.md, latency)",
+    )
     run.set_defaults(handler=run_market_maker)
 
 
@@ -252,13 +260,32 @@ def run_market_maker(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     if config.exchange != "sim" and config.exchange != "binance":
         print(f"run: exchange {config.exchange!r} has no order client yet (sim and binance do)", file=sys.stderr)
         return EXIT_INVALID
+    pinning: tuple[int, set[int]] | None = None
+    if args.cpu is not None:
+        if not hasattr(os, "sched_setaffinity"):
+            print("run: --cpu needs a platform that can pin threads (Linux)", file=sys.stderr)
+            return EXIT_INVALID
+        allowed = sorted(os.sched_getaffinity(0))
+        if args.cpu not in allowed:
+            print(f"run: --cpu {args.cpu}: this process may only use CPUs {allowed}", file=sys.stderr)
+            return EXIT_INVALID
+        # Before any thread starts; the journal's writer is moved off it once it exists.
+        os.sched_setaffinity(0, {args.cpu})
+        pinning = (args.cpu, set(allowed) - {args.cpu})
     with contextlib.suppress(KeyboardInterrupt):
         dashboard = config.dashboard.enabled and not args.no_dashboard and sys.stdout.isatty()
-        return asyncio.run(_run_async(config, Path(path), base_dir, args.duration, dashboard))
+        return asyncio.run(_run_async(config, Path(path), base_dir, args.duration, dashboard, pinning))
     return 0
 
 
-async def _run_async(config: Config, path: Path, base_dir: Path | None, duration: float | None, dashboard: bool) -> int:
+async def _run_async(
+    config: Config,
+    path: Path,
+    base_dir: Path | None,
+    duration: float | None,
+    dashboard: bool,
+    pinning: tuple[int, set[int]] | None = None,
+) -> int:
     from marketmaker.config_reload import ConfigWatcher
     from marketmaker.engine import LiveEngine
     from marketmaker.journal import Journal
@@ -299,6 +326,14 @@ async def _run_async(config: Config, path: Path, base_dir: Path | None, duration
         level=logging.WARNING if dashboard else logging.INFO, secrets=(credentials.api_key, credentials.secret)
     )
     journal = Journal(config.journal.path, flush_interval_ms=config.journal.flush_interval_ms)
+    if pinning is not None:
+        loop_cpu, writer_cpus = pinning
+        if writer_cpus:
+            journal.pin_writer(writer_cpus)
+        print(
+            f"event loop pinned to CPU {loop_cpu}; journal writer on {sorted(writer_cpus) or 'the same CPU'}",
+            flush=True,
+        )
     engine = LiveEngine(
         config,
         rest_url=rest_url,
