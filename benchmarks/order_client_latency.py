@@ -2,17 +2,22 @@
 
     python benchmarks/order_client_latency.py
     python benchmarks/order_client_latency.py --requotes 2000 --orders 4
+    python benchmarks/order_client_latency.py --api websocket   # order.place / order.cancel frames
 
 The venue runs in a child process without a market driver (only our orders on the book), the
 client in this one; on Linux with two or more CPUs each is pinned to a CPU of its own
 (``--no-pin``: not), as in ``tick_to_order.py``. Each "requote" is what the live loop does on a quote change:
 ``place_orders`` of ``--orders`` post-only orders (one batch of up to 5, or ``/fapi/v1/order``
-for one) then ``cancel_orders`` of the same ids (one ``DELETE /fapi/v1/batchOrders``).
+for one) then ``cancel_orders`` of the same ids (one ``DELETE /fapi/v1/batchOrders``). With
+``--api websocket`` the client sends them over the venue's websocket API instead (``/ws-fapi/v1``,
+TLS): one ``order.place`` frame per order, then one ``order.cancel`` frame per order;
+``--api both`` measures REST then the websocket API in the same run.
 
 Reported (p50 / p99 over the requotes, µs):
 
-- ``call→write``: from the ``place_orders`` call to ``last_request_written_ns`` (signing,
-  encoding, aiohttp up to the socket write): the client's share of tick-to-order latency;
+- ``call→write``: from the ``place_orders`` call to the first request's write (``on_written``:
+  signing, encoding, aiohttp up to the socket write): the client's share of tick-to-order
+  latency;
 - ``write→answer``: from the write to the call's return (the venue's work plus loopback);
 - ``place`` and ``cancel``: whole calls.
 """
@@ -24,6 +29,7 @@ import asyncio
 import multiprocessing
 import os
 import platform
+import ssl
 import statistics
 import time
 from multiprocessing.connection import Connection
@@ -54,7 +60,7 @@ def serve(pipe: Connection, cpu: int | None) -> None:
     async def run() -> None:
         config = VenueConfig(driver="none", credentials=(KEY,), rate_limits=UNLIMITED)
         async with LocalVenue(config) as venue:
-            pipe.send(venue.rest_url)
+            pipe.send((venue.rest_url, venue.ws_url, venue.certificate_pem.decode()))
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, pipe.recv)
 
@@ -67,7 +73,8 @@ def percentiles(values: list[float]) -> str:
     return f"{statistics.median(ordered):8.0f} {p99:8.0f}"
 
 
-async def measure(rest_url: str, requotes: int, orders: int, warmup: int) -> None:
+async def measure(venue: tuple[str, str, str], api: str, requotes: int, orders: int, warmup: int) -> None:
+    rest_url, ws_url, certificate = venue
     call_to_write: list[float] = []
     write_to_answer: list[float] = []
     place: list[float] = []
@@ -75,12 +82,16 @@ async def measure(rest_url: str, requotes: int, orders: int, warmup: int) -> Non
     async with BinanceFuturesClient(rest_url, KEY) as client:
         await client.sync_time()
         await client.instruments(["BTCUSDT"])
+        if api == "websocket":
+            context = ssl.create_default_context(cadata=certificate)
+            await client.open_order_websocket(ws_url + "/ws-fapi/v1", ssl_context=context)
         for n in range(warmup + requotes):
             batch = [NewOrder(f"q{n}-{i}", Side.BUY, 50_000.0 - i * 0.5, 0.01) for i in range(orders)]
+            written_at: list[int] = []
             started = time.perf_counter_ns()
-            results = await client.place_orders("BTCUSDT", batch)
+            results = await client.place_orders("BTCUSDT", batch, on_written=written_at.append)
             placed = time.perf_counter_ns()
-            written = client.last_request_written_ns
+            written = written_at[0]
             cancelled = await client.cancel_orders("BTCUSDT", [o.client_order_id for o in batch])
             done = time.perf_counter_ns()
             if any(r.status != "accepted" for r in [*results, *cancelled]):
@@ -90,7 +101,7 @@ async def measure(rest_url: str, requotes: int, orders: int, warmup: int) -> Non
                 write_to_answer.append((placed - written) / 1000)
                 place.append((placed - started) / 1000)
                 cancel.append((done - placed) / 1000)
-    print(f"{orders} orders per requote, {requotes} requotes        p50(µs)  p99(µs)")
+    print(f"{api}: {orders} orders per requote, {requotes} requotes   p50(µs)  p99(µs)")
     print(f"  place_orders call→write                 {percentiles(call_to_write)}")
     print(f"  place_orders write→answer               {percentiles(write_to_answer)}")
     print(f"  place_orders whole call                 {percentiles(place)}")
@@ -102,6 +113,7 @@ def main() -> None:
     parser.add_argument("--requotes", type=int, default=1000)
     parser.add_argument("--orders", type=int, nargs="*", default=[1, 4])
     parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--api", choices=("rest", "websocket", "both"), default="both", help="how orders are sent")
     parser.add_argument("--no-pin", action="store_true", help="leave the client and the venue to the scheduler")
     args = parser.parse_args()
     pinned = None if args.no_pin else cpu_pair()
@@ -119,9 +131,10 @@ def main() -> None:
     try:
         if not pipe.poll(60):
             raise RuntimeError("the venue process did not start")
-        rest_url = pipe.recv()
-        for orders in args.orders:
-            asyncio.run(measure(rest_url, args.requotes, orders, args.warmup))
+        venue = pipe.recv()
+        for api in ("rest", "websocket") if args.api == "both" else (args.api,):
+            for orders in args.orders:
+                asyncio.run(measure(venue, api, args.requotes, orders, args.warmup))
     finally:
         pipe.send("stop")
         process.join(30)

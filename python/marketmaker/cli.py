@@ -288,6 +288,7 @@ async def _run_async(
 ) -> int:
     from marketmaker.config_reload import ConfigWatcher
     from marketmaker.engine import LiveEngine
+    from marketmaker.exchanges.binance import BINANCE_WS_API_URL, WS_API_PATH
     from marketmaker.journal import Journal
     from marketmaker.sim.server import LocalVenue, VenueConfig
 
@@ -311,12 +312,14 @@ async def _run_async(
             return EXIT_INVALID
         await venue.start()
         rest_url, ws_url, ssl_context = venue.rest_url, venue.ws_url, venue.client_ssl_context
+        ws_api_url = ws_url + WS_API_PATH
         credentials = venue.credentials[0]
         venue_fills = venue_fill_ledger(venue, credentials.key_id)
         print(f"embedded local venue: REST {rest_url}, websockets {ws_url} ({config.sim.driver} market)", flush=True)
     else:
         rest_url = config.venue.rest_url or "https://fapi.binance.com"
         ws_url = config.venue.ws_url or "wss://fstream.binance.com"
+        ws_api_url = config.venue.ws_api_url or BINANCE_WS_API_URL
         ssl_context = None
         credentials = config.credentials(config.symbol_names[0])
     from marketmaker.logs import configure_logging
@@ -338,6 +341,7 @@ async def _run_async(
         config,
         rest_url=rest_url,
         ws_url=ws_url,
+        ws_api_url=ws_api_url,
         credentials=credentials,
         ssl_context=ssl_context,
         journal=journal,
@@ -353,7 +357,11 @@ async def _run_async(
         loop.add_signal_handler(signum, stop.set)
     try:
         await engine.start()
-        print(f"quoting {', '.join(config.symbol_names)}; journal {config.journal.path}", flush=True)
+        orders_via = "the websocket API" if engine.client is not None and engine.client.order_websocket_open else "REST"
+        print(
+            f"quoting {', '.join(config.symbol_names)}; orders over {orders_via}; journal {config.journal.path}",
+            flush=True,
+        )
         screen = None
         if dashboard:
             from marketmaker.dashboard import run_dashboard

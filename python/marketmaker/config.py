@@ -77,6 +77,9 @@ DEFAULT_CONFIG_NAME = "config.toml"
 EXCHANGES = ("sim", "binance", "bybit")
 MODELS = ("ladder", "avellaneda_stoikov", "glft")
 SIM_DRIVERS = ("synthetic", "replay")
+#: How places and cancels go to the venue: its websocket API (a signed frame per order on an
+#: open connection) or REST (an HTTP request per batch).
+ORDER_APIS = ("websocket", "rest")
 
 # Ladder parameters that the original bot's top-level keys set; [strategy.params] may not
 # repeat them (one value, one place).
@@ -209,11 +212,14 @@ class OrdersConfig:
 @dataclass(frozen=True)
 class VenueConfig:
     """``[venue]``: endpoints of a real venue (empty: the venue module's official ones; unused
-    for ``exchange = "sim"``), the signed requests' ``recvWindow``, and how many HTTP
-    connections the order client keeps open (warm) so that no order waits for a new one."""
+    for ``exchange = "sim"``), how places and cancels are sent (``order_api``: the websocket
+    API, or REST), the signed requests' ``recvWindow``, and how many HTTP connections the order
+    client keeps open (warm) so that no request waits for a new one."""
 
     rest_url: str = ""
     ws_url: str = ""
+    ws_api_url: str = ""
+    order_api: Literal["websocket", "rest"] = "websocket"
     recv_window_ms: int = 5000
     http_connections: int = 24
 
@@ -1123,16 +1129,23 @@ class _Reader:
         )
 
     def venue(self, table: dict[str, Any]) -> VenueConfig:
-        self.known_keys(table, "venue.", ("rest_url", "ws_url", "recv_window_ms", "http_connections"))
+        self.known_keys(
+            table, "venue.", ("rest_url", "ws_url", "ws_api_url", "order_api", "recv_window_ms", "http_connections")
+        )
         rest_url = self.string(table, "rest_url", "venue.rest_url", "")
         ws_url = self.string(table, "ws_url", "venue.ws_url", "")
+        ws_api_url = self.string(table, "ws_api_url", "venue.ws_api_url", "")
         if rest_url and not re.match(r"https?://[^/\s]+", rest_url):
             self.fail("venue.rest_url", f"expected an http:// or https:// URL (or nothing), got {_describe(rest_url)}")
-        if ws_url and not re.match(r"wss?://[^/\s]+", ws_url):
-            self.fail("venue.ws_url", f"expected a ws:// or wss:// URL (or nothing), got {_describe(ws_url)}")
+        for key, url in (("ws_url", ws_url), ("ws_api_url", ws_api_url)):
+            if url and not re.match(r"wss?://[^/\s]+", url):
+                self.fail(f"venue.{key}", f"expected a ws:// or wss:// URL (or nothing), got {_describe(url)}")
+        order_api = self.string(table, "order_api", "venue.order_api", "websocket", choices=ORDER_APIS)
         return VenueConfig(
             rest_url=rest_url,
             ws_url=ws_url,
+            ws_api_url=ws_api_url,
+            order_api="rest" if order_api == "rest" else "websocket",
             recv_window_ms=self.integer(
                 table, "recv_window_ms", "venue.recv_window_ms", 5000, minimum=1, maximum=60_000
             ),

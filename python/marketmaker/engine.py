@@ -54,11 +54,13 @@ from marketmaker.config import Config
 from marketmaker.config_reload import ConfigDiff
 from marketmaker.credentials import ApiCredentials
 from marketmaker.exchanges.binance import (
+    WS_API_PATH,
     BinanceFuturesClient,
     BinanceUserStream,
     InstrumentInfo,
     NewOrder,
     OrderResult,
+    VenueConnectionError,
     VenueError,
 )
 from marketmaker.exchanges.events import AccountUpdate, OrderUpdate, StreamRestarted
@@ -254,6 +256,9 @@ class LiveEngine:
         The running configuration.
     rest_url, ws_url : str
         The venue's REST base (``http(s)://host:port``) and websocket base (``wss://host:port``).
+    ws_api_url : str, optional
+        The venue's websocket API, where places and cancels go when ``[venue] order_api`` is
+        ``"websocket"`` (default: ``ws_url`` + ``/ws-fapi/v1``, the local venue's layout).
     credentials : ApiCredentials
         The account's key (one account for every symbol).
     ssl_context : ssl.SSLContext, optional
@@ -271,6 +276,7 @@ class LiveEngine:
         rest_url: str,
         ws_url: str,
         credentials: ApiCredentials,
+        ws_api_url: str | None = None,
         ssl_context: Any = None,
         journal: Journal | None = None,
         out: TextIO | None = None,
@@ -279,6 +285,7 @@ class LiveEngine:
         self.config = config
         self.rest_url = rest_url
         self.ws_url = ws_url
+        self.ws_api_url = ws_api_url if ws_api_url is not None else ws_url.rstrip("/") + WS_API_PATH
         self.credentials = credentials
         self.ssl_context = ssl_context
         self.journal = journal
@@ -312,6 +319,11 @@ class LiveEngine:
         )
         await self.client.__aenter__()
         await self.client.warm_connections(config.venue.http_connections)
+        if config.venue.order_api == "websocket":
+            try:
+                await self.client.open_order_websocket(self.ws_api_url, ssl_context=self.ssl_context)
+            except VenueConnectionError as error:
+                logger.warning("%s: places and cancels go over REST", error)
         await self.client.sync_time()
         instruments = await self.client.instruments(symbols)
         for symbol in symbols:

@@ -25,10 +25,12 @@ Outcomes, in the trade's terms:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
 import socket
+import ssl
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -82,6 +84,9 @@ UNKNOWN_OUTCOME_CODES: Final = frozenset({-1000, -1006, -1007})
 #: A cancel of an order that is not open (unknown, filled, cancelled, expired).
 UNKNOWN_ORDER: Final = -2011
 TIMESTAMP_OUTSIDE_WINDOW: Final = -1021
+#: The websocket API's path, and Binance's own websocket API for USDⓈ-M futures.
+WS_API_PATH: Final = "/ws-fapi/v1"
+BINANCE_WS_API_URL: Final = "wss://ws-fapi.binance.com" + WS_API_PATH
 LISTEN_KEY_DOES_NOT_EXIST: Final = -1125
 TOO_MANY_REQUESTS: Final = -1003
 TOO_MANY_ORDERS: Final = -1015
@@ -368,6 +373,69 @@ class _NotSent(Exception):
     """The request could not be sent at all (no connection)."""
 
 
+class _OrderSocket:
+    """The websocket API connection that carries our places and cancels (``order.place``,
+    ``order.cancel``: one signed request per text frame) and the answers it awaits, by request
+    id. When it closes, every request still waiting gets an unknown outcome."""
+
+    __slots__ = ("closed_because", "next_id", "pending", "reader", "url", "ws")
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse[Any], url: str) -> None:
+        self.ws = ws
+        self.url = url
+        self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.next_id = 1
+        self.closed_because = ""
+        self.reader = asyncio.create_task(self._read(), name="order-websocket")
+
+    @property
+    def is_open(self) -> bool:
+        return not self.ws.closed and not self.closed_because
+
+    def request(self, method: str, params: Mapping[str, str]) -> tuple[str, asyncio.Future[dict[str, Any]]]:
+        """The frame of one request, and the future of its answer (registered)."""
+        request_id = self.next_id
+        self.next_id += 1
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.pending[request_id] = future
+        return json.dumps({"id": request_id, "method": method, "params": params}, separators=(",", ":")), future
+
+    def forget(self, future: asyncio.Future[dict[str, Any]]) -> None:
+        for request_id, waiting in list(self.pending.items()):
+            if waiting is future:
+                del self.pending[request_id]
+
+    async def _read(self) -> None:
+        try:
+            async for message in self.ws:
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                try:
+                    answer = json.loads(message.data)
+                except ValueError:
+                    logger.warning("websocket API: an answer that is not JSON: %.200s", message.data)
+                    continue
+                request_id = answer.get("id") if isinstance(answer, dict) else None
+                future = self.pending.pop(request_id, None) if isinstance(request_id, int) else None
+                if future is None:
+                    logger.warning("websocket API: an answer to no request of ours: %.200s", message.data)
+                elif not future.done():
+                    future.set_result(answer)
+            self.closed_because = f"the venue closed the websocket API connection (code {self.ws.close_code})"
+        except (aiohttp.ClientError, ConnectionError) as error:
+            self.closed_because = f"the websocket API connection was lost ({type(error).__name__})"
+        finally:
+            self.closed_because = self.closed_because or "the websocket API connection was closed"
+            for future in self.pending.values():
+                if not future.done():
+                    future.set_exception(_OutcomeUnknown(f"{self.closed_because} before the answer"))
+            self.pending.clear()
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await self.reader
+
+
 class BinanceFuturesClient:
     """Signed REST client of Binance USDⓈ-M futures.
 
@@ -454,6 +522,10 @@ class BinanceFuturesClient:
         self._orders_blocked_until = 0.0
         self._order_request = _OrderRequest()
         self._write_stamps: _WriteStamps | None = None
+        self._order_socket: _OrderSocket | None = None
+        self._order_socket_url = ""
+        self._order_socket_ssl: ssl.SSLContext | None = None
+        self._reopening: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"BinanceFuturesClient(rest_url={self.rest_url!r}, key_id={self.credentials.key_id!r})"
@@ -493,7 +565,14 @@ class BinanceFuturesClient:
         )
 
     async def close(self) -> None:
-        """Closes the HTTP session and its connections."""
+        """Closes the order websocket, the HTTP session and its connections."""
+        if self._reopening is not None:
+            self._reopening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reopening
+        if self._order_socket is not None:
+            await self._order_socket.close()
+            self._order_socket = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -504,6 +583,69 @@ class BinanceFuturesClient:
         if self._session is None:
             raise RuntimeError("BinanceFuturesClient is not open: use 'async with BinanceFuturesClient(...)'")
         return self._session
+
+    async def open_order_websocket(self, url: str, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        """Sends places and cancels over the venue's websocket API from now on: one signed
+        ``order.place`` or ``order.cancel`` text frame per order on a connection that stays
+        open (``wss://ws-fapi.binance.com/ws-fapi/v1``; a local venue's ``ws_url`` +
+        ``/ws-fapi/v1``), instead of one HTTP request per batch — a frame costs the client a
+        fraction of a request's time between the call and the write.
+
+        While that connection is down (lost, or closed by the venue), places and cancels go
+        over REST, and the next one reopens it in the background. Reads, leverage and
+        cancel-all stay on REST.
+
+        Raises
+        ------
+        VenueConnectionError
+            When the connection cannot be opened.
+        """
+        self._order_socket_url = url
+        self._order_socket_ssl = ssl_context
+        self._order_socket = await self._connect_order_socket()
+
+    @property
+    def order_websocket_open(self) -> bool:
+        """True while places and cancels go over the websocket API."""
+        return self._order_socket is not None and self._order_socket.is_open
+
+    async def _connect_order_socket(self) -> _OrderSocket:
+        url = self._order_socket_url
+        try:
+            ws = await self.session.ws_connect(
+                url,
+                ssl=self._order_socket_ssl if self._order_socket_ssl is not None else True,
+                heartbeat=30.0,
+                compress=0,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=self.timeout_s),
+            )
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as error:
+            raise VenueConnectionError(f"websocket API {url}: cannot connect ({_describe(error)})") from None
+        logger.info("order requests go over the websocket API at %s", url)
+        return _OrderSocket(ws, url)
+
+    def _order_socket_or_reopen(self) -> _OrderSocket | None:
+        """The open order websocket, or None (the request goes over REST) while it is down,
+        reopening it in the background once at a time."""
+        socket = self._order_socket
+        if socket is None or socket.is_open:
+            return socket
+        if self._reopening is None:
+            logger.warning("%s: orders go over REST until it is reopened", socket.closed_because)
+            self._reopening = asyncio.create_task(self._reopen_order_socket(), name="reopen-order-websocket")
+        return None
+
+    async def _reopen_order_socket(self) -> None:
+        try:
+            for attempt in range(1_000_000):
+                try:
+                    self._order_socket = await self._connect_order_socket()
+                    return
+                except VenueConnectionError as error:
+                    logger.warning("%s (attempt %d)", error, attempt + 1)
+                    await asyncio.sleep(min(0.5 * 2**attempt, 10.0))
+        finally:
+            self._reopening = None
 
     async def _on_request_headers_sent(
         self, session: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestHeadersSentParams
@@ -736,6 +878,13 @@ class BinanceFuturesClient:
         if not orders:
             return []
         instrument = self.instruments_by_symbol.get(symbol)
+        socket = self._order_socket_or_reopen()
+        if socket is not None:
+            self._refuse_while_blocked(orders_too=True)
+            request = _OrderRequest(on_written)
+            request.is_place = True
+            places = [dict(_order_params(symbol, order, instrument)) for order in orders]
+            return await self._ws_orders(socket, "order.place", places, [o.client_order_id for o in orders], request)
         results: list[OrderResult] = []
         for start in range(0, len(orders), self.MAX_BATCH_PLACE):
             chunk = orders[start : start + self.MAX_BATCH_PLACE]
@@ -778,6 +927,13 @@ class BinanceFuturesClient:
         """
         if not client_order_ids:
             return []
+        socket = self._order_socket_or_reopen()
+        if socket is not None:
+            self._refuse_while_blocked(orders_too=False)
+            cancels = [{"symbol": symbol, "origClientOrderId": c} for c in client_order_ids]
+            return await self._ws_orders(
+                socket, "order.cancel", cancels, list(client_order_ids), _OrderRequest(on_written)
+            )
         results: list[OrderResult] = []
         for start in range(0, len(client_order_ids), self.MAX_BATCH_CANCEL):
             chunk = list(client_order_ids[start : start + self.MAX_BATCH_CANCEL])
@@ -818,6 +974,115 @@ class BinanceFuturesClient:
             logger.warning("%s %s: outcome unknown (HTTP %d code %s)", method, path, answer.status, answer.code)
             return [OrderResult(c, "unknown", code=answer.code, message=answer.message) for c in client_order_ids]
         return [OrderResult(c, "rejected", code=answer.code, message=answer.message) for c in client_order_ids]
+
+    async def _ws_orders(
+        self,
+        socket: _OrderSocket,
+        method: str,
+        param_sets: list[dict[str, str]],
+        client_order_ids: list[str],
+        request: _OrderRequest,
+        *,
+        resend_on_clock_error: bool = True,
+    ) -> list[OrderResult]:
+        """One websocket API request per order, all written before any answer is awaited; the
+        first one's write is stamped for ``request``. An order whose frame could not be written
+        is rejected (not sent); one whose answer does not come within ``timeout_s``, or whose
+        connection closes first, is unknown."""
+        results: list[OrderResult | None] = [None] * len(param_sets)
+        waiting: list[tuple[int, asyncio.Future[dict[str, Any]]]] = []
+        for index, params in enumerate(param_sets):
+            frame, future = socket.request(method, self._ws_signed(params))
+            if index == 0 and self._write_stamps is not None:
+                self._write_stamps.arm(request)
+            try:
+                await socket.ws.send_str(frame)
+            except (ConnectionError, RuntimeError, aiohttp.ClientError) as error:
+                socket.forget(future)
+                for later in range(index, len(param_sets)):
+                    message = f"not sent: the websocket API connection is closing ({type(error).__name__})"
+                    results[later] = OrderResult(client_order_ids[later], "rejected", message=message)
+                break
+            if index == 0 and self._write_stamps is None:
+                self._written(request, time.perf_counter_ns())
+            waiting.append((index, future))
+        if waiting:
+            await asyncio.wait([future for _, future in waiting], timeout=self.timeout_s)
+        clock_errors: list[int] = []
+        for index, future in waiting:
+            client_order_id = client_order_ids[index]
+            if not future.done():
+                socket.forget(future)
+                future.cancel()
+                results[index] = OrderResult(client_order_id, "unknown", message=f"no answer within {self.timeout_s} s")
+            elif (lost := future.exception()) is not None:
+                results[index] = OrderResult(client_order_id, "unknown", message=str(lost))
+            else:
+                results[index] = self._ws_result(client_order_id, future.result())
+                if results[index].code == TIMESTAMP_OUTSIDE_WINDOW:  # type: ignore[union-attr]
+                    clock_errors.append(index)
+        if clock_errors and resend_on_clock_error and socket.is_open:
+            logger.warning(
+                "%s: -1021 for %d orders: re-syncing server time and resending them once", method, len(clock_errors)
+            )
+            await self.sync_time()
+            again = await self._ws_orders(
+                socket,
+                method,
+                [param_sets[i] for i in clock_errors],
+                [client_order_ids[i] for i in clock_errors],
+                _OrderRequest(),
+                resend_on_clock_error=False,
+            )
+            for index, result in zip(clock_errors, again):
+                results[index] = result
+        return [r for r in results if r is not None]
+
+    def _ws_signed(self, params: Mapping[str, str]) -> dict[str, Any]:
+        """A websocket API request's parameters with ``apiKey``, ``recvWindow``, ``timestamp``
+        and the ``signature`` over all of them, sorted by name, as ``name=value&...``."""
+        signed: dict[str, Any] = dict(params)
+        signed["apiKey"] = self.credentials.api_key
+        signed["recvWindow"] = self.recv_window_ms
+        signed["timestamp"] = self.server_time_ms()
+        payload = "&".join(f"{name}={signed[name]}" for name in sorted(signed))
+        signed["signature"] = binance_signature(self.credentials.secret, payload)
+        return signed
+
+    def _ws_result(self, client_order_id: str, answer: Mapping[str, Any]) -> OrderResult:
+        """One order's outcome from its websocket API answer (rate limits observed, 429/418
+        backed off as over REST)."""
+        self._observe_ws_usage(answer.get("rateLimits"))
+        status = answer.get("status")
+        if status == 200:
+            return _order_result(client_order_id, answer.get("result"))
+        error = answer.get("error")
+        code = error.get("code") if isinstance(error, dict) and isinstance(error.get("code"), int) else None
+        message = (
+            str(error.get("msg", "")) if isinstance(error, dict) else f"an answer without an error: {answer!r:.200}"
+        )
+        status = status if isinstance(status, int) else 0
+        if status in (418, 429):
+            self._back_off(_Answer(status, None, code, message))
+            return OrderResult(client_order_id, "rejected", code=code, message=message)
+        if code in UNKNOWN_OUTCOME_CODES or (status >= 500 and code not in (-1001, -1008)):
+            return OrderResult(client_order_id, "unknown", code=code, message=message)
+        return OrderResult(client_order_id, "rejected", code=code, message=message)
+
+    def _observe_ws_usage(self, rate_limits: Any) -> None:
+        if self.rate_limiter is None or not isinstance(rate_limits, list):
+            return
+        weight = orders = None
+        for limit in rate_limits:
+            if not isinstance(limit, dict) or not isinstance(limit.get("count"), int):
+                continue
+            kind, interval, number = limit.get("rateLimitType"), limit.get("interval"), limit.get("intervalNum")
+            if kind == "REQUEST_WEIGHT" and interval == "MINUTE" and number == 1:
+                weight = float(limit["count"])
+            elif kind == "ORDERS" and interval == "SECOND" and number == 10:
+                orders = float(limit["count"])
+        if weight is not None or orders is not None:
+            self.rate_limiter.observe_usage(time.monotonic_ns(), used_weight_1m=weight, order_count_10s=orders)
 
     # -- requests ----------------------------------------------------------------------------
 

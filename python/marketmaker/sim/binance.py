@@ -6,7 +6,9 @@ batch, cancel, cancel-all, open orders, position risk, balance, leverage, countd
 listenKeys) with request weights, order counts, 429 then 418; and websockets on TLS on the 2026
 routes ``/public`` (depth, bookTicker), ``/market`` (aggTrade, markPrice) and ``/private`` (user
 data), each as ``/ws/<stream>`` or ``/stream?streams=``, plus the old unrouted base, which (as
-on the real venue) delivers only ``/public`` streams. The rules are those of exchanges.md.
+on the real venue) delivers only ``/public`` streams; and the websocket API ``/ws-fapi/v1``
+(``order.place``, ``order.cancel``, ``order.status``: one signed JSON request per text frame,
+answered on the same connection). The rules are those of exchanges.md.
 
 Signed requests are verified over the exact bytes received — the query string as sent followed
 by the body — with :func:`marketmaker.exchanges.signing.binance_signature`, the function our
@@ -16,6 +18,7 @@ order clients sign with.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -75,6 +78,10 @@ MAX_QUEUED_MESSAGES = 50_000
 #: Trades of each account kept for ``GET /fapi/v1/userTrades`` (the latest).
 USER_TRADES_KEPT = 10_000
 Security = Literal["NONE", "USER_STREAM", "SIGNED"]
+#: The websocket API's path (Binance: ``wss://ws-fapi.binance.com/ws-fapi/v1``).
+WS_API_PATH = "/ws-fapi/v1"
+#: Weight of opening a websocket API connection (counted against the IP's request weight).
+WS_API_CONNECT_WEIGHT = 5
 
 
 @dataclass(frozen=True)
@@ -189,6 +196,24 @@ class _Endpoint:
     orders_1m: int = 0
 
 
+@dataclass(frozen=True)
+class _WsApiMethod:
+    """A websocket API method: its request weight, its handler ``(account, params, venue time)
+    -> result`` and the orders it counts against the order limits."""
+
+    weight: int
+    handler: Callable[[str, Mapping[str, str], int], Any]
+    orders: int = 0
+
+
+async def _no_handler(call: _Call) -> Any:
+    raise AssertionError("the order count of a websocket API place has no REST handler")
+
+
+#: What an ``order.place`` counts against the order limits (as ``POST /fapi/v1/order``).
+_WS_API_ORDER_COUNT = _Endpoint("WS", WS_API_PATH, "SIGNED", 0, _no_handler, orders_10s=1, orders_1m=1)
+
+
 @dataclass(eq=False)
 class _Connection:
     """One websocket client: its route, subscriptions and outgoing queue."""
@@ -299,6 +324,18 @@ def _integer_param(params: Mapping[str, str], name: str) -> int | None:
             400, -1100, f"Illegal characters found in parameter '{name}'; legal range is '^-?[0-9]{{1,19}}$'."
         )
     return int(text)
+
+
+def _order_reference(params: Mapping[str, str]) -> tuple[str, int | None, str | None]:
+    """``(symbol, orderId, origClientOrderId)`` of a request naming one order."""
+    symbol = params.get("symbol")
+    if not symbol:
+        raise _Reject(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+    order_id = _integer_param(params, "orderId")
+    client_order_id = params.get("origClientOrderId") or None
+    if order_id is None and client_order_id is None:
+        raise _Reject(400, -1102, "Either orderId or origClientOrderId must be sent.")
+    return symbol, order_id, client_order_id
 
 
 def _decimal_param(name: str, text: str) -> Decimal:
@@ -498,6 +535,8 @@ class BinanceProtocol:
         self._countdowns: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._endpoints = self._endpoint_table()
+        self._ws_api_methods = self._ws_api_method_table()
+        self._ws_api_sockets: set[web.WebSocketResponse] = set()
         #: account id -> its latest trades (``GET /fapi/v1/userTrades``), oldest first.
         self._user_trades: dict[str, deque[dict[str, Any]]] = {}
         exchange.subscribe(self._on_event)
@@ -521,6 +560,7 @@ class BinanceProtocol:
             app.router.add_get(prefix + "/ws", self._websocket)
             app.router.add_get(prefix + "/ws/{streams:.+}", self._websocket)
             app.router.add_get(prefix + "/stream", self._websocket)
+        app.router.add_get(WS_API_PATH, self._websocket_api)
         return app
 
     def start(self) -> None:
@@ -546,6 +586,8 @@ class BinanceProtocol:
         for connection in list(self._connections):
             connection.close_after_queued()
             await connection.ws.close(code=1001, message=b"venue shutting down")
+        for ws in list(self._ws_api_sockets):
+            await ws.close(code=1001, message=b"venue shutting down")
 
     # -- REST admission: bans, injected errors, weights, signatures, order counts --------------
 
@@ -1435,6 +1477,186 @@ class BinanceProtocol:
             )
 
     # -- maintenance: dropped routes, listenKey expiry -------------------------------------------
+
+    # -- the websocket API (/ws-fapi/v1) --------------------------------------------------------
+
+    def _ws_api_method_table(self) -> dict[str, _WsApiMethod]:
+        return {
+            "order.place": _WsApiMethod(0, self._ws_place, orders=1),
+            "order.cancel": _WsApiMethod(1, self._ws_cancel),
+            "order.status": _WsApiMethod(1, self._ws_status),
+        }
+
+    async def _websocket_api(self, request: web.Request) -> web.StreamResponse:
+        """One websocket API connection: each text frame is one request ``{"id", "method",
+        "params"}``, answered in a frame ``{"id", "status", "result" | "error", "rateLimits"}``
+        in the order received (an answer held back by an armed delay fault comes later)."""
+        ip = request.remote or "unknown"
+        now_ms = self.clock()
+        weight_state = self._weight_state(ip)
+        if self._ip_banned_until.get(ip, 0) > now_ms:
+            banned_until = self._ip_banned_until[ip]
+            return web.json_response(
+                {"code": -1003, "msg": f"Way too many requests; IP({ip}) banned until {banned_until}."}, status=418
+            )
+        weight_state.window.add(now_ms, WS_API_CONNECT_WEIGHT)
+        ws = web.WebSocketResponse(heartbeat=self.ws_ping_interval_s, autoping=True, compress=False)
+        await ws.prepare(request)
+        self._ws_api_sockets.add(ws)
+        delayed: set[asyncio.Task[None]] = set()
+        try:
+            async for message in ws:
+                if message.type != WSMsgType.TEXT:
+                    continue
+                answer, fault = self._ws_api_answer(ip, message.data)
+                if fault == "drop":
+                    logger.info("fault: dropping the websocket API connection instead of answering")
+                    if request.transport is not None:
+                        request.transport.abort()
+                    break
+                if fault == "delay":
+                    task = asyncio.create_task(self._send_later(ws, answer, self.faults.order_answer_delay_s))
+                    delayed.add(task)
+                    task.add_done_callback(delayed.discard)
+                    continue
+                await ws.send_str(answer)
+        except ConnectionError as error:
+            logger.debug("websocket API: connection lost (%s)", error)
+        finally:
+            self._ws_api_sockets.discard(ws)
+            for task in delayed:
+                task.cancel()
+        return ws
+
+    @staticmethod
+    async def _send_later(ws: web.WebSocketResponse, answer: str, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        if not ws.closed:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.send_str(answer)
+
+    def _ws_api_answer(self, ip: str, text: str) -> tuple[str, str | None]:
+        """The answer to one websocket API request, and the after-acceptance fault to apply to
+        it (``"drop"``, ``"delay"`` or None). Admission is the REST one: IP ban, request weight,
+        429 then 418, signature and time window, order counts."""
+        now_ms = self.clock()
+        weight_state = self._weight_state(ip)
+        counts: dict[str, str] = {}
+        request_id: Any = None
+        fault: str | None = None
+        try:
+            try:
+                request = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise _Reject(400, -1100, f"Illegal characters found in the request: not JSON ({error.msg}).") from None
+            if not isinstance(request, dict):
+                raise _Reject(400, -1100, "Illegal characters found in the request: not a JSON object.")
+            request_id = request.get("id")
+            method_name = request.get("method")
+            params = request.get("params", {})
+            if not isinstance(method_name, str) or not isinstance(params, dict):
+                raise _Reject(400, -1102, "A request needs a 'method' (string) and 'params' (object).")
+            method = self._ws_api_methods.get(method_name)
+            if method is None:
+                raise _Reject(400, -1102, f"Unknown method '{method_name[:50]}'.")
+            fields = {str(k): v if isinstance(v, str) else _dumps(v) for k, v in params.items()}
+            banned_until = self._ip_banned_until.get(ip, 0)
+            if banned_until > now_ms:
+                raise _Reject(418, -1003, f"Way too many requests; IP({ip}) banned until {banned_until}.")
+            used = weight_state.window.add(now_ms, method.weight)
+            self._check_limit(ip, weight_state, used, now_ms, "request weight", "1 MINUTE")
+            account_id = self._authenticate_ws_api(fields, now_ms)
+            if method.orders:
+                self._count_orders(ip, account_id, _WS_API_ORDER_COUNT, now_ms, counts)
+            result = method.handler(account_id, fields, now_ms)
+            if method.orders:
+                taken = self.faults.take_order_answer_fault()
+                if taken == "503-unknown":
+                    raise _Reject(503, -1000, "Unknown error, please check your request or try again later.")
+                fault = taken
+            answer: dict[str, Any] = {"id": request_id, "status": 200, "result": result}
+        except _Reject as reject:
+            answer = {"id": request_id, "status": reject.status, "error": {"code": reject.code, "msg": reject.msg}}
+        except VenueError as error:
+            answer = {"id": request_id, "status": 400, "error": {"code": error.code, "msg": error.msg}}
+        answer["rateLimits"] = self._ws_api_rate_limits(weight_state.window.used(now_ms), counts)
+        return _dumps(answer), fault
+
+    def _weight_state(self, ip: str) -> _LimitState:
+        return self._ip_weight.setdefault(
+            ip, _LimitState(_SlidingWindow(60_000), self.rate_limits.request_weight_per_minute)
+        )
+
+    def _ws_api_rate_limits(self, weight_used: int, counts: Mapping[str, str]) -> list[dict[str, Any]]:
+        limits: list[dict[str, Any]] = [
+            {
+                "rateLimitType": "REQUEST_WEIGHT",
+                "interval": "MINUTE",
+                "intervalNum": 1,
+                "limit": self.rate_limits.request_weight_per_minute,
+                "count": weight_used,
+            }
+        ]
+        if counts:
+            limits += [
+                {
+                    "rateLimitType": "ORDERS",
+                    "interval": "SECOND",
+                    "intervalNum": 10,
+                    "limit": self.rate_limits.orders_per_10s,
+                    "count": int(counts["X-MBX-ORDER-COUNT-10S"]),
+                },
+                {
+                    "rateLimitType": "ORDERS",
+                    "interval": "MINUTE",
+                    "intervalNum": 1,
+                    "limit": self.rate_limits.orders_per_minute,
+                    "count": int(counts["X-MBX-ORDER-COUNT-1M"]),
+                },
+            ]
+        return limits
+
+    def _authenticate_ws_api(self, params: Mapping[str, str], now_ms: int) -> str:
+        """A signed websocket API request: ``apiKey``, ``timestamp`` (and ``recvWindow``) and
+        ``signature`` among its parameters; the signature is the HMAC of every other parameter,
+        sorted by name, as ``name=value`` joined by ``&``."""
+        credentials = self._credentials.get(params.get("apiKey", ""))
+        if credentials is None:
+            raise _Reject(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        timestamp = _integer_param(params, "timestamp")
+        if timestamp is None:
+            raise _Reject(400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.")
+        recv_window = _integer_param(params, "recvWindow")
+        recv_window = DEFAULT_RECV_WINDOW_MS if recv_window is None else recv_window
+        if not 0 < recv_window <= MAX_RECV_WINDOW_MS:
+            raise _Reject(400, -1131, f"recvWindow must be less than {MAX_RECV_WINDOW_MS}.")
+        if timestamp >= now_ms + 1000:
+            raise _Reject(400, -1021, "Timestamp for this request was 1000ms ahead of the server's time.")
+        if now_ms - timestamp > recv_window:
+            raise _Reject(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+        signature = params.get("signature")
+        if not signature:
+            raise _Reject(400, -1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.")
+        payload = "&".join(f"{name}={params[name]}" for name in sorted(params) if name != "signature")
+        if not signature_matches(binance_signature(credentials.secret, payload), signature):
+            raise _Reject(400, -1022, "Signature for this request is not valid.")
+        return credentials.key_id
+
+    def _ws_place(self, account_id: str, params: Mapping[str, str], now_ms: int) -> Any:
+        return _order_json(self._place(account_id, params, now_ms))
+
+    def _ws_cancel(self, account_id: str, params: Mapping[str, str], now_ms: int) -> Any:
+        symbol, order_id, client_order_id = _order_reference(params)
+        report = self.exchange.cancel_order(
+            account_id, symbol, order_id=order_id, client_order_id=client_order_id, now_ms=now_ms
+        )
+        return _order_json(report)
+
+    def _ws_status(self, account_id: str, params: Mapping[str, str], now_ms: int) -> Any:
+        symbol, order_id, client_order_id = _order_reference(params)
+        return _order_json(
+            self.exchange.query_order(account_id, symbol, order_id=order_id, client_order_id=client_order_id)
+        )
 
     async def _maintain(self) -> None:
         while True:
