@@ -278,6 +278,20 @@ ERROR_CASES = [
     pytest.param(
         BASE + '[venue]\nrest_url = "ftp://example.com"\n', "venue.rest_url", 6, "expected an http://", id="url"
     ),
+    pytest.param(
+        BASE + '[venue]\norder_api = "fix"\n',
+        "venue.order_api",
+        6,
+        "expected one of 'websocket', 'rest'",
+        id="order api",
+    ),
+    pytest.param(
+        BASE + '[venue]\nws_api_url = "https://example.com"\n',
+        "venue.ws_api_url",
+        6,
+        "expected a ws://",
+        id="ws api url",
+    ),
 ]
 
 

@@ -133,6 +133,7 @@ def test_run_quotes_fills_and_leaves_nothing_open(tmp_path: Path) -> None:
     check_run(output, journal_path)
     if pin:
         assert f"event loop pinned to CPU {cpus[0]}; journal writer on {cpus[1:]}" in output, output
+    assert "orders over the websocket API" in output, output  # the default [venue] order_api
 
 
 def test_run_refuses_a_cpu_it_may_not_use(tmp_path: Path) -> None:
@@ -155,10 +156,11 @@ async def run_engine(
     seconds: float,
     edits: list[tuple[float, str]] | None = None,
     faults: list[tuple[float, dict[str, object]]] | None = None,
+    order_api: str = "websocket",
 ) -> dict:
     """Runs the engine in-process against a venue of the test's own, editing the config file
     (or switching the venue's faults) while it runs; returns what the test checks."""
-    path = write_config(folder)
+    path = write_config(folder, extra=f'\n[venue]\norder_api = "{order_api}"\n')
     config = load_config(path)
     seen: dict = {"bps": [], "errors": [], "venue_fills": []}
     async with LocalVenue(VenueConfig(symbols=("BTCUSDT",), seed=7)) as venue:
@@ -183,7 +185,8 @@ async def run_engine(
             seen["errors"].append(error)
 
         await engine.start()
-        assert engine.feed is not None
+        assert engine.feed is not None and engine.client is not None
+        seen["orders_over_websocket"] = engine.client.order_websocket_open
         seen["frozen_while_running"] = gc.get_freeze_count()
         runtime = engine.runtimes["BTCUSDT"]
         on_depth = engine.feed._on_depth
@@ -231,8 +234,10 @@ async def run_engine(
 
 @pytest.mark.slow
 @pytest.mark.asyncio
-async def test_journal_fills_equal_the_venue_fills(tmp_path: Path) -> None:
-    seen = await run_engine(tmp_path, 10.0)
+@pytest.mark.parametrize("order_api", ["websocket", "rest"])
+async def test_journal_fills_equal_the_venue_fills(tmp_path: Path, order_api: str) -> None:
+    seen = await run_engine(tmp_path, 10.0, order_api=order_api)
+    assert seen["orders_over_websocket"] == (order_api == "websocket")
     assert seen["venue_fills"], "no fill in 10 s: the comparison below would prove nothing"
     assert seen["summary"].open_orders_at_venue == 0
     assert seen["venue_open"] == []
