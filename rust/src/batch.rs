@@ -322,9 +322,13 @@ pub fn run_features(
         }
     };
     let mut next_trade = 0;
+    let levels_read = engine.levels_read();
     for index in 0..count {
         let side = if is_bid[index] { Side::Buy } else { Side::Sell };
-        book.set_level(side, ticks[index], sizes[index] + 0.0);
+        // The engine keeps its depth sums from the update rather than reading the side again.
+        let stamp_before = book.top_stamp(side, levels_read);
+        let change = book.change_level(side, ticks[index], sizes[index] + 0.0);
+        engine.note_level_change(book, side, stamp_before, change);
         if message_ends.is_some_and(|ends| !ends[index]) {
             continue;
         }

@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 
-use crate::book::OrderBook;
+use crate::book::{LevelChange, OrderBook};
 use crate::error::{CoreError, CoreResult};
 use crate::price::PriceGrid;
 use crate::side::Side;
@@ -326,12 +326,56 @@ impl SideLevels {
     }
 }
 
+/// A running sum that carries its rounding error alongside (Knuth's two-sum, Neumaier's
+/// compensation): `value()` is the exact sum of everything added, rounded once, unless that
+/// exact sum lies within about 1e-28 (relative to the largest partial sum) of a rounding
+/// boundary. So a sum kept up to date by additions and subtractions and the same sum read
+/// afresh come out the same, bit for bit, whatever the order of the terms.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct CompensatedSum {
+    sum: f64,
+    error: f64,
+}
+
+impl CompensatedSum {
+    const ZERO: Self = Self {
+        sum: 0.0,
+        error: 0.0,
+    };
+
+    #[inline]
+    fn add(&mut self, x: f64) {
+        let sum = self.sum + x;
+        let x_part = sum - self.sum;
+        let sum_part = sum - x_part;
+        self.error += (self.sum - sum_part) + (x - x_part);
+        self.sum = sum;
+    }
+
+    #[inline]
+    fn value(self) -> f64 {
+        self.sum + self.error
+    }
+}
+
+/// Changes a side's depth sums take from the applied updates before they are read afresh (the
+/// compensated sums do not drift, but a fresh read every so often keeps that beyond doubt).
+const DEPTH_SUMS_READ_EVERY: u32 = 32;
+
 /// What the engine reads from one side of the book, kept while the side's best levels (as far
 /// as the engine reads) do not change: the book's stamp of them says when they did.
 #[derive(Debug, Clone, Copy)]
 struct SideRead {
-    /// The book's stamp of the levels read (None: not tracked, read again every tick).
+    /// The book's stamp of the levels the weighted mid and the OFI levels were read at (None:
+    /// not tracked, read again every tick).
     stamp: Option<(u64, u64)>,
+    /// The book's stamp the depth sums are current for (they can be kept up to date from the
+    /// updates applied, see [`FeatureEngine::note_level_change`]).
+    sums_stamp: Option<(u64, u64)>,
+    /// Updates applied to the depth sums since they were read afresh.
+    sums_changes: u32,
+    /// Summed sizes of the best `depths[k]` levels, with their rounding error (unweighted only).
+    depth_sums: [CompensatedSum; MAX_DEPTHS],
     /// Summed (level-weighted) sizes of the best `depths[k]` levels.
     depth_sizes: [f64; MAX_DEPTHS],
     /// Size of the best `depths[0]` levels, and their ticks weighted by size (weighted mid).
@@ -349,6 +393,9 @@ struct SideRead {
 impl SideRead {
     const EMPTY: Self = Self {
         stamp: None,
+        sums_stamp: None,
+        sums_changes: 0,
+        depth_sums: [CompensatedSum::ZERO; MAX_DEPTHS],
         depth_sizes: [0.0; MAX_DEPTHS],
         vwap_size: 0.0,
         vwap_ticks: 0.0,
@@ -392,22 +439,27 @@ fn sum(values: &[f64]) -> f64 {
     (pair[0] + pair[1]) + rest
 }
 
-/// Summed sizes of the last `depths[k]` entries of `sizes` (best last) for every k, the
-/// shallowest summed first and each deeper one extending it (as [`depth_sizes`] adds them).
+/// Summed sizes of a side's best `depths[k]` levels for every k, from the contiguous levels
+/// `sizes` (best last) and then `far` (best first): one compensated sum from the best outward,
+/// taken as it passes each depth.
 #[inline]
-fn nested_sums(sizes: &[f64], depths: &[usize]) -> [f64; MAX_DEPTHS] {
-    let mut out = [0.0; MAX_DEPTHS];
-    let mut total = 0.0;
-    let mut end = sizes.len();
+fn compensated_depth_sums(
+    depths: &[usize],
+    sizes: &[f64],
+    far: impl Iterator<Item = f64>,
+    out: &mut [CompensatedSum; MAX_DEPTHS],
+) {
+    let mut total = CompensatedSum::ZERO;
+    let mut levels = sizes.iter().rev().copied().chain(far);
+    let mut taken = 0;
     for (slot, depth) in out.iter_mut().zip(depths) {
-        let start = sizes.len().saturating_sub(*depth);
-        if start < end {
-            total += sum(&sizes[start..end]);
-            end = start;
+        while taken < *depth {
+            let Some(size) = levels.next() else { break };
+            total.add(size);
+            taken += 1;
         }
         *slot = total;
     }
-    out
 }
 
 /// Σ values × weights, with four accumulators.
@@ -733,6 +785,8 @@ pub struct FeatureEngine {
     tanh_dead_limit: f64,
     /// Levels a side the engine reads (its deepest depth or OFI level).
     levels_read: usize,
+    /// Levels a side the weighted mid and the OFI read (`depths[0]` or `ofi_levels`).
+    top_levels_read: usize,
     /// What was read from each side, kept while the side's best levels do not change.
     bid_read: SideRead,
     ask_read: SideRead,
@@ -788,6 +842,7 @@ impl FeatureEngine {
             ewma_alpha: (f64::NAN, f64::NAN),
             tanh_dead_limit: tanh_dead_limit(config.dead_band),
             levels_read: levels_read(&config),
+            top_levels_read: config.depths[0].max(config.ofi_levels),
             bid_read: SideRead::EMPTY,
             ask_read: SideRead::EMPTY,
             trades_seen: None,
@@ -847,23 +902,94 @@ impl FeatureEngine {
         }
     }
 
-    /// Reads `side` again unless the book's stamp says its best levels are as last read.
+    /// Reads `side` again unless the book's stamp says its best levels are as last read (the
+    /// depth sums and the rest separately: either can have been kept up to date).
     #[inline]
     fn refresh_side(&mut self, book: &OrderBook, side: Side) {
         let stamp = book.top_stamp(side, self.levels_read);
-        let (kept, refreshed) = match side {
-            Side::Buy => (self.bid_read.stamp, &mut self.bid_refreshed),
-            Side::Sell => (self.ask_read.stamp, &mut self.ask_refreshed),
+        let (read, refreshed) = match side {
+            Side::Buy => (&self.bid_read, &mut self.bid_refreshed),
+            Side::Sell => (&self.ask_read, &mut self.ask_refreshed),
         };
-        *refreshed = stamp.is_none() || stamp != kept;
+        *refreshed = stamp.is_none() || stamp != read.stamp;
+        let sums_stale = stamp.is_none() || stamp != read.sums_stamp;
         if *refreshed {
-            self.read_side(book, side, stamp);
+            self.read_top(book, side, stamp);
+        }
+        if sums_stale {
+            self.read_depth_sums(book, side, stamp);
         }
     }
 
-    /// Reads `side`'s depth sums, weighted-mid sums and best levels afresh.
+    /// Brings `side`'s depth sums up to date with one update just applied to the book
+    /// (`change`, from [`OrderBook::change_level`]; `stamp_before`: the book's
+    /// [`OrderBook::top_stamp`] of this side at `levels_read()` before it): a replay that
+    /// tells the engine each update spares it reading the side's levels again. Unweighted sums
+    /// only; whatever cannot be kept this way is read afresh at the next [`Self::update`], as
+    /// without this call.
+    #[inline]
+    pub fn note_level_change(
+        &mut self,
+        book: &OrderBook,
+        side: Side,
+        stamp_before: Option<(u64, u64)>,
+        change: LevelChange,
+    ) {
+        let LevelChange::Best { rank, old, new } = change else {
+            // Nothing within the levels kept contiguous moved: the stamp did not move either.
+            return;
+        };
+        if stamp_before.is_none() {
+            return;
+        }
+        let stamp = book.top_stamp(side, self.levels_read);
+        let read = match side {
+            Side::Buy => &mut self.bid_read,
+            Side::Sell => &mut self.ask_read,
+        };
+        // Deeper than the weighted mid's and the OFI's levels: those are as they were read.
+        if rank >= self.top_levels_read && read.stamp == stamp_before {
+            read.stamp = stamp;
+        }
+        if read.sums_stamp != stamp_before || self.config.level_decay != 0.0 {
+            return;
+        }
+        let depths = &self.config.depths;
+        if rank < depths[depths.len() - 1] {
+            if read.sums_changes >= DEPTH_SUMS_READ_EVERY {
+                return;
+            }
+            read.sums_changes += 1;
+            for (k, depth) in depths.iter().enumerate() {
+                if rank >= *depth {
+                    continue;
+                }
+                let sum = &mut read.depth_sums[k];
+                if old == 0.0 {
+                    // Inserted: the level that was `depth`th from the best left the sum.
+                    sum.add(new);
+                    if let Some((_, size)) = book.level_at_rank(side, *depth) {
+                        sum.add(-size);
+                    }
+                } else if new == 0.0 {
+                    // Removed: the level that was just past the sum moved into it.
+                    sum.add(-old);
+                    if let Some((_, size)) = book.level_at_rank(side, depth - 1) {
+                        sum.add(size);
+                    }
+                } else {
+                    sum.add(new);
+                    sum.add(-old);
+                }
+                read.depth_sizes[k] = sum.value();
+            }
+        }
+        read.sums_stamp = stamp;
+    }
+
+    /// Reads `side`'s weighted-mid sums and best OFI levels afresh.
     #[inline(never)]
-    fn read_side(&mut self, book: &OrderBook, side: Side, stamp: Option<(u64, u64)>) {
+    fn read_top(&mut self, book: &OrderBook, side: Side, stamp: Option<(u64, u64)>) {
         let read = match side {
             Side::Buy => &mut self.bid_read,
             Side::Sell => &mut self.ask_read,
@@ -872,7 +998,7 @@ impl FeatureEngine {
         let config = &self.config;
         let depths = &config.depths;
         let next = (read.current ^ 1) & 1;
-        let view = book.top_levels(side, self.levels_read);
+        let view = book.top_levels(side, self.top_levels_read);
         if view.is_contiguous() {
             // The common case: every level read is in two slices, best last.
             let keys = view.near_keys_best_last();
@@ -899,31 +1025,44 @@ impl FeatureEngine {
             }
             levels.count = level_count;
             read.levels_size = levels_size;
-            let from = count - depths[depths.len() - 1].min(count);
-            read.depth_sizes = if config.level_decay == 0.0 {
-                nested_sums(&sizes[from..], depths)
-            } else {
-                depth_sizes(
-                    config,
-                    &self.level_weights_best_last,
-                    &sizes[from..],
-                    std::iter::empty(),
-                )
-            };
         } else {
-            let deep = book.top_levels(side, depths[depths.len() - 1]);
-            read.depth_sizes = depth_sizes(
-                config,
-                &self.level_weights_best_last,
-                deep.near_sizes_best_last(),
-                deep.far_sizes_best_first(),
-            );
             (read.vwap_size, read.vwap_ticks) = side_vwap(book, side, depths[0]);
             let levels = SideLevels::read(book, side, config.ofi_levels);
             read.levels_size = levels.sizes[..levels.count].iter().sum::<f64>();
             read.levels[next] = levels;
         }
         read.current = next;
+    }
+
+    /// Reads `side`'s depth sums afresh.
+    #[inline(never)]
+    fn read_depth_sums(&mut self, book: &OrderBook, side: Side, stamp: Option<(u64, u64)>) {
+        let read = match side {
+            Side::Buy => &mut self.bid_read,
+            Side::Sell => &mut self.ask_read,
+        };
+        read.sums_stamp = stamp;
+        read.sums_changes = 0;
+        let config = &self.config;
+        let deep = book.top_levels(side, config.depths[config.depths.len() - 1]);
+        if config.level_decay == 0.0 {
+            compensated_depth_sums(
+                &config.depths,
+                deep.near_sizes_best_last(),
+                deep.far_sizes_best_first(),
+                &mut read.depth_sums,
+            );
+            for (size, sum) in read.depth_sizes.iter_mut().zip(&read.depth_sums) {
+                *size = sum.value();
+            }
+        } else {
+            read.depth_sizes = depth_sizes(
+                config,
+                &self.level_weights_best_last,
+                deep.near_sizes_best_last(),
+                deep.far_sizes_best_first(),
+            );
+        }
     }
 
     /// Updates every feature from `book` and the trades `tape` received since the last tick.
