@@ -256,45 +256,67 @@ impl Features {
     }
 }
 
-/// What one tick contributes to the rolling windows.
+/// What one tick contributes to the rolling windows, one value per [`Flow`] (counts are exact
+/// integers in floats). Kept in one array so the window's sums move with a few vector
+/// operations.
 #[derive(Debug, Clone, Copy, Default)]
-struct TickRecord {
-    ofi: f64,
-    deep_ofi: f64,
-    voi: f64,
-    touch_depth: f64,
-    deep_depth: f64,
-    has_return: i64,
+struct TickRecord([f64; Flow::COUNT]);
+
+/// The values a tick adds to the windows.
+#[derive(Debug, Clone, Copy)]
+enum Flow {
+    Ofi,
+    DeepOfi,
+    Voi,
+    TouchDepth,
+    DeepDepth,
+    /// 1 when the tick has a return (every tick after the first).
+    HasReturn,
     /// 1 when the mid moved this tick (an exact count, so a still window has volatility 0).
-    moved: i64,
-    log_return: f64,
-    log_return_sq: f64,
-    dt_s: f64,
-    buy_volume: f64,
-    sell_volume: f64,
-    notional: f64,
-    trades: i64,
+    Moved,
+    LogReturn,
+    LogReturnSq,
+    DtS,
+    BuyVolume,
+    SellVolume,
+    Notional,
+    Trades,
+}
+
+impl Flow {
+    const COUNT: usize = 14;
+}
+
+impl std::ops::Index<Flow> for TickRecord {
+    type Output = f64;
+
+    #[inline]
+    fn index(&self, flow: Flow) -> &f64 {
+        &self.0[flow as usize]
+    }
+}
+
+impl std::ops::IndexMut<Flow> for TickRecord {
+    #[inline]
+    fn index_mut(&mut self, flow: Flow) -> &mut f64 {
+        &mut self.0[flow as usize]
+    }
 }
 
 impl TickRecord {
-    fn add_to(&self, sums: &mut Self, sign: i64) {
-        let count_sign = sign;
-        #[allow(clippy::cast_precision_loss)] // ±1
-        let sign = sign as f64;
-        sums.ofi += sign * self.ofi;
-        sums.deep_ofi += sign * self.deep_ofi;
-        sums.voi += sign * self.voi;
-        sums.touch_depth += sign * self.touch_depth;
-        sums.deep_depth += sign * self.deep_depth;
-        sums.has_return += count_sign * self.has_return;
-        sums.moved += count_sign * self.moved;
-        sums.log_return += sign * self.log_return;
-        sums.log_return_sq += sign * self.log_return_sq;
-        sums.dt_s += sign * self.dt_s;
-        sums.buy_volume += sign * self.buy_volume;
-        sums.sell_volume += sign * self.sell_volume;
-        sums.notional += sign * self.notional;
-        sums.trades += count_sign * self.trades;
+    /// `self − leaving + entering`, value by value (the leaving record first).
+    #[inline]
+    fn roll(&mut self, leaving: &Self, entering: &Self) {
+        for ((sum, old), new) in self.0.iter_mut().zip(&leaving.0).zip(&entering.0) {
+            *sum = (*sum - old) + new;
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, entering: &Self) {
+        for (sum, new) in self.0.iter_mut().zip(&entering.0) {
+            *sum += new;
+        }
     }
 }
 
@@ -1097,20 +1119,20 @@ impl FeatureEngine {
         );
         let sums = &self.sums;
         let ticks = self.window.len() as f64;
-        features.ofi = sums.ofi;
-        features.deep_ofi = sums.deep_ofi;
-        features.voi = sums.voi;
-        let mean_touch = sums.touch_depth / ticks;
-        let mean_deep = sums.deep_depth / ticks;
-        features.ofi_normalized = ratio_or_zero(sums.ofi, mean_touch);
-        features.voi_normalized = ratio_or_zero(sums.voi, mean_touch);
-        features.deep_ofi_normalized = ratio_or_zero(sums.deep_ofi, mean_deep);
-        let volume = sums.buy_volume + sums.sell_volume;
-        features.trade_imbalance =
-            ratio_or_zero(sums.buy_volume - sums.sell_volume, volume).clamp(-1.0, 1.0);
-        features.trade_count = sums.trades.max(0) as u64;
+        features.ofi = sums[Flow::Ofi];
+        features.deep_ofi = sums[Flow::DeepOfi];
+        features.voi = sums[Flow::Voi];
+        let mean_touch = sums[Flow::TouchDepth] / ticks;
+        let mean_deep = sums[Flow::DeepDepth] / ticks;
+        features.ofi_normalized = ratio_or_zero(sums[Flow::Ofi], mean_touch);
+        features.voi_normalized = ratio_or_zero(sums[Flow::Voi], mean_touch);
+        features.deep_ofi_normalized = ratio_or_zero(sums[Flow::DeepOfi], mean_deep);
+        let (buy_volume, sell_volume) = (sums[Flow::BuyVolume], sums[Flow::SellVolume]);
+        let volume = buy_volume + sell_volume;
+        features.trade_imbalance = ratio_or_zero(buy_volume - sell_volume, volume).clamp(-1.0, 1.0);
+        features.trade_count = sums[Flow::Trades].max(0.0) as u64;
         features.vwap = if volume > 0.0 {
-            sums.notional / volume
+            sums[Flow::Notional] / volume
         } else {
             mid
         };
@@ -1138,13 +1160,14 @@ impl FeatureEngine {
         // Order flow between the previous tick and this one.
         let bids = self.bid_read.levels();
         let asks = self.ask_read.levels();
-        let mut record = TickRecord {
-            touch_depth: (best_bid.1 + best_ask.1) / 2.0,
-            deep_depth: (self.bid_read.levels_size + self.ask_read.levels_size) / 2.0,
-            ..TickRecord::default()
-        };
+        let mut record = TickRecord::default();
+        record[Flow::TouchDepth] = (best_bid.1 + best_ask.1) / 2.0;
+        record[Flow::DeepDepth] = (self.bid_read.levels_size + self.ask_read.levels_size) / 2.0;
         let first_tick = self.previous_time_ns.is_none();
-        if !first_tick {
+        // Neither side's best levels changed (most ticks of a replay that tells the engine each
+        // update): every level pair's flow is `x − x`, exactly 0, and is not computed.
+        let still = !(self.bid_refreshed || self.ask_refreshed);
+        if !first_tick && !still {
             let pb = if self.bid_refreshed {
                 self.bid_read.previous_levels()
             } else {
@@ -1155,20 +1178,20 @@ impl FeatureEngine {
             } else {
                 asks
             };
-            record.ofi = ofi_event(
+            record[Flow::Ofi] = ofi_event(
                 best_bid,
                 (pb.ticks[0], pb.sizes[0]),
                 best_ask,
                 (pa.ticks[0], pa.sizes[0]),
             );
-            record.voi = voi_event(
+            record[Flow::Voi] = voi_event(
                 best_bid,
                 (pb.ticks[0], pb.sizes[0]),
                 best_ask,
                 (pa.ticks[0], pa.sizes[0]),
             );
             let shared = bids.count.min(asks.count).min(pb.count).min(pa.count);
-            record.deep_ofi = (0..shared)
+            record[Flow::DeepOfi] = (0..shared)
                 .map(|i| {
                     ofi_event(
                         (bids.ticks[i], bids.sizes[i]),
@@ -1178,6 +1201,8 @@ impl FeatureEngine {
                     )
                 })
                 .sum();
+        }
+        if !first_tick {
             let dt_s = (time_ns - self.previous_time_ns.unwrap_or(time_ns)).max(0) as f64 / 1e9;
             // An unchanged mid (most ticks) has a log return of exactly ln(1) = 0: no `ln`.
             let log_return = if mid == self.previous_mid {
@@ -1185,11 +1210,11 @@ impl FeatureEngine {
             } else {
                 (mid / self.previous_mid).ln()
             };
-            record.has_return = 1;
-            record.moved = i64::from(log_return != 0.0);
-            record.log_return = log_return;
-            record.log_return_sq = log_return * log_return;
-            record.dt_s = dt_s;
+            record[Flow::HasReturn] = 1.0;
+            record[Flow::Moved] = f64::from(u8::from(log_return != 0.0));
+            record[Flow::LogReturn] = log_return;
+            record[Flow::LogReturnSq] = log_return * log_return;
+            record[Flow::DtS] = dt_s;
             self.update_ewma(log_return, dt_s);
         }
         self.previous_mid = mid;
@@ -1203,11 +1228,11 @@ impl FeatureEngine {
             let available = (new as usize).min(tape.len());
             for trade in tape.iter().rev().take(available) {
                 match trade.aggressor {
-                    Side::Buy => record.buy_volume += trade.size,
-                    Side::Sell => record.sell_volume += trade.size,
+                    Side::Buy => record[Flow::BuyVolume] += trade.size,
+                    Side::Sell => record[Flow::SellVolume] += trade.size,
                 }
-                record.notional += trade.price * trade.size;
-                record.trades += 1;
+                record[Flow::Notional] += trade.price * trade.size;
+                record[Flow::Trades] += 1.0;
             }
             self.trades_seen = Some(tape.total_count());
         }
@@ -1240,7 +1265,7 @@ impl FeatureEngine {
     fn push_record(&mut self, record: TickRecord) {
         if self.window.len() == self.config.tick_window {
             let oldest = &mut self.window[self.window_oldest];
-            oldest.add_to(&mut self.sums, -1);
+            self.sums.roll(oldest, &record);
             *oldest = record;
             self.window_oldest += 1;
             if self.window_oldest == self.window.len() {
@@ -1248,8 +1273,8 @@ impl FeatureEngine {
             }
         } else {
             self.window.push(record);
+            self.sums.add(&record);
         }
-        record.add_to(&mut self.sums, 1);
         // Rolling sums drift by rounding; sum the window afresh once per window length.
         self.ticks_since_resum += 1;
         if self.ticks_since_resum >= self.config.tick_window {
@@ -1257,7 +1282,7 @@ impl FeatureEngine {
             let mut sums = TickRecord::default();
             let (newer, older) = self.window.split_at(self.window_oldest);
             for record in older.iter().chain(newer) {
-                record.add_to(&mut sums, 1);
+                sums.add(record);
             }
             self.sums = sums;
         }
@@ -1366,7 +1391,8 @@ fn skew(config: &FeatureConfig, tanh_dead_limit: f64, features: &Features) -> f6
 /// Replaces anything non-finite (sizes near the float limit can overflow a sum) by its neutral
 /// value: prices by the mid, everything else by 0.
 fn sanitize(features: &mut Features) {
-    // `x × 0` is a zero for every finite `x` and NaN otherwise: one test for the common case.
+    // A sum is finite only if every term is (a sum of finite values that overflows only sends
+    // us down the careful path, which then changes nothing): one test for the common case.
     let probe = [
         features.mid,
         features.microprice,
@@ -1393,9 +1419,9 @@ fn sanitize(features: &mut Features) {
     ]
     .chunks_exact(2)
     .fold([0.0; 2], |probe, pair| {
-        [probe[0] + pair[0] * 0.0, probe[1] + pair[1] * 0.0]
+        [probe[0] + pair[0], probe[1] + pair[1]]
     });
-    if probe[0] + probe[1] == 0.0 {
+    if (probe[0] + probe[1]).is_finite() {
         return;
     }
     let finite_or = |value: f64, neutral: f64| if value.is_finite() { value } else { neutral };
@@ -1457,13 +1483,13 @@ fn ratio_or_zero(numerator: f64, denominator: f64) -> f64 {
 
 /// The sample standard deviation of the window's log returns, times `sqrt(n / Σ dt)`.
 fn window_volatility(sums: &TickRecord) -> f64 {
-    if sums.has_return < 2 || sums.dt_s <= 0.0 || sums.moved == 0 {
+    let (n, dt_s) = (sums[Flow::HasReturn], sums[Flow::DtS]);
+    if n < 2.0 || dt_s <= 0.0 || sums[Flow::Moved] == 0.0 {
         return 0.0;
     }
-    let n = sums.has_return as f64;
-    let variance =
-        ((sums.log_return_sq - sums.log_return * sums.log_return / n) / (n - 1.0)).max(0.0);
-    let per_second = variance * n / sums.dt_s;
+    let (log_return, log_return_sq) = (sums[Flow::LogReturn], sums[Flow::LogReturnSq]);
+    let variance = ((log_return_sq - log_return * log_return / n) / (n - 1.0)).max(0.0);
+    let per_second = variance * n / dt_s;
     if per_second.is_finite() {
         per_second.sqrt()
     } else {
