@@ -807,6 +807,8 @@ pub struct FeatureEngine {
     tanh_dead_limit: f64,
     /// Levels a side the engine reads (its deepest depth or OFI level).
     levels_read: usize,
+    /// The touch last priced, `(bid ticks, ask ticks, tick size)`, and its bid, ask and mid.
+    touch: ((i64, i64, f64), (f64, f64, f64)),
     /// Levels a side the weighted mid and the OFI read (`depths[0]` or `ofi_levels`).
     top_levels_read: usize,
     /// What was read from each side, kept while the side's best levels do not change.
@@ -864,6 +866,7 @@ impl FeatureEngine {
             ewma_alpha: (f64::NAN, f64::NAN),
             tanh_dead_limit: tanh_dead_limit(config.dead_band),
             levels_read: levels_read(&config),
+            touch: ((0, 0, f64::NAN), (0.0, 0.0, 0.0)),
             top_levels_read: config.depths[0].max(config.ofi_levels),
             bid_read: SideRead::EMPTY,
             ask_read: SideRead::EMPTY,
@@ -1094,9 +1097,13 @@ impl FeatureEngine {
             return false;
         };
         let grid = book.grid();
-        let bid_price = grid.price(best_bid.0);
-        let ask_price = grid.price(best_ask.0);
-        let mid = grid.price(best_bid.0 + best_ask.0) / 2.0;
+        // The touch's prices (three divisions) only when its ticks moved.
+        let touch = (best_bid.0, best_ask.0, grid.tick_size());
+        if touch != self.touch.0 {
+            let mid = grid.price(best_bid.0 + best_ask.0) / 2.0;
+            self.touch = (touch, (grid.price(best_bid.0), grid.price(best_ask.0), mid));
+        }
+        let (bid_price, ask_price, mid) = self.touch.1;
         self.refresh_side(book, Side::Buy);
         self.refresh_side(book, Side::Sell);
         let record = self.tick_record(best_bid, best_ask, mid, tape, time_ns);
@@ -1130,7 +1137,8 @@ impl FeatureEngine {
         let (buy_volume, sell_volume) = (sums[Flow::BuyVolume], sums[Flow::SellVolume]);
         let volume = buy_volume + sell_volume;
         features.trade_imbalance = ratio_or_zero(buy_volume - sell_volume, volume).clamp(-1.0, 1.0);
-        features.trade_count = sums[Flow::Trades].max(0.0) as u64;
+        // Through i64: one conversion instruction (the count is a small exact integer).
+        features.trade_count = sums[Flow::Trades].max(0.0) as i64 as u64;
         features.vwap = if volume > 0.0 {
             sums[Flow::Notional] / volume
         } else {
@@ -1393,6 +1401,9 @@ fn skew(config: &FeatureConfig, tanh_dead_limit: f64, features: &Features) -> f6
 fn sanitize(features: &mut Features) {
     // A sum is finite only if every term is (a sum of finite values that overflows only sends
     // us down the careful path, which then changes nothing): one test for the common case.
+    // Left out: the values that are finite by construction (the normalised flows and the trade
+    // imbalance go through `ratio_or_zero`, the volatility and the prediction are checked where
+    // they are computed, the hit rate is a count over a positive count).
     let probe = [
         features.mid,
         features.microprice,
@@ -1401,21 +1412,13 @@ fn sanitize(features: &mut Features) {
         features.spread_bps,
         features.ofi,
         features.deep_ofi,
-        features.ofi_normalized,
-        features.deep_ofi_normalized,
         features.voi,
-        features.voi_normalized,
-        features.trade_imbalance,
         features.basis_bps,
-        features.volatility,
         features.volatility_ewma,
-        features.prediction_bps,
-        features.hit_rate,
         features.imbalances[0],
         features.imbalances[1],
         features.imbalances[2],
         features.imbalances[3],
-        0.0,
     ]
     .chunks_exact(2)
     .fold([0.0; 2], |probe, pair| {
