@@ -302,10 +302,11 @@ pub fn run_features(
     let rows = message_ends.map_or(count, |ends| ends.iter().filter(|end| **end).count());
     out.clear();
     out.extend((0..width).map(|_| Vec::with_capacity(rows)));
-    // Rows go to a small row-major block that is appended column by column when full: writing
-    // each row straight into 20-odd columns megabytes apart thrashes the cache and the TLB.
-    // The columns are only appended to (never zero-filled first).
-    let mut block = vec![[0.0; ROW_SLOTS]; FEATURE_BLOCK_ROWS];
+    // Rows go to a small column-major block (a few rows of each column, together 50 kB) whose
+    // columns are appended to the output's when full: writing each row straight into 20-odd
+    // columns megabytes apart thrashes the cache and the TLB, and a row-major block would have
+    // to be gathered value by value. The columns are only appended to (never zero-filled first).
+    let mut block = vec![[0.0; FEATURE_BLOCK_ROWS]; ROW_SLOTS];
     let mut in_block = 0;
     // Column c's slot in a row: past the used imbalances, skip the unused ones.
     let slot = |column: usize| {
@@ -315,16 +316,20 @@ pub fn run_features(
             column + crate::features::MAX_DEPTHS - depth_count
         }
     };
-    let flush = |block: &[[f64; ROW_SLOTS]], out: &mut [Vec<f64>]| {
+    let flush = |block: &[[f64; FEATURE_BLOCK_ROWS]], rows: usize, out: &mut [Vec<f64>]| {
         for (column, target) in out.iter_mut().enumerate() {
             let slot = slot(column).min(ROW_SLOTS - 1);
-            target.extend(block.iter().map(|row| row[slot]));
+            target.extend_from_slice(&block[slot][..rows]);
         }
     };
     let mut next_trade = 0;
+    let levels_read = engine.levels_read();
     for index in 0..count {
         let side = if is_bid[index] { Side::Buy } else { Side::Sell };
-        book.set_level(side, ticks[index], sizes[index] + 0.0);
+        // The engine keeps its depth sums from the update rather than reading the side again.
+        let stamp_before = book.top_stamp(side, levels_read);
+        let change = book.change_level(side, ticks[index], sizes[index] + 0.0);
+        engine.note_level_change(book, side, stamp_before, change);
         if message_ends.is_some_and(|ends| !ends[index]) {
             continue;
         }
@@ -346,13 +351,16 @@ pub fn run_features(
             }
         }
         engine.update(book, Some(tape), now);
-        block[in_block] = feature_row(engine.features());
-        in_block += 1;
+        let row = in_block % FEATURE_BLOCK_ROWS;
+        for (column, value) in block.iter_mut().zip(feature_row(engine.features())) {
+            column[row] = value;
+        }
+        in_block = row + 1;
         if in_block == FEATURE_BLOCK_ROWS {
-            flush(&block, out);
+            flush(&block, FEATURE_BLOCK_ROWS, out);
             in_block = 0;
         }
     }
-    flush(&block[..in_block], out);
+    flush(&block, in_block, out);
     Ok(rows)
 }

@@ -12,6 +12,7 @@ mod ladder;
 use std::collections::VecDeque;
 
 use ladder::Ladder;
+pub use ladder::LevelChange;
 
 use crate::error::{CoreError, CoreResult};
 use crate::price::PriceGrid;
@@ -347,6 +348,16 @@ impl OrderBook {
         self.level_update_count += 1;
         let key = Self::key(side, ticks);
         self.ladder_mut(side).set(key, size)
+    }
+
+    /// [`Self::set_level`], saying what changed: readers that keep sums over a side's best
+    /// levels (the feature engine's depth sums) update them from it instead of reading again.
+    #[inline]
+    pub fn change_level(&mut self, side: Side, ticks: i64, size: f64) -> LevelChange {
+        self.update_count += 1;
+        self.level_update_count += 1;
+        let key = Self::key(side, ticks);
+        self.ladder_mut(side).change(key, size)
     }
 
     fn apply_sides(&mut self, bids: &[Level], asks: &[Level]) {

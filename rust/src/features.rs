@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 
-use crate::book::OrderBook;
+use crate::book::{LevelChange, OrderBook};
 use crate::error::{CoreError, CoreResult};
 use crate::price::PriceGrid;
 use crate::side::Side;
@@ -256,45 +256,67 @@ impl Features {
     }
 }
 
-/// What one tick contributes to the rolling windows.
+/// What one tick contributes to the rolling windows, one value per [`Flow`] (counts are exact
+/// integers in floats). Kept in one array so the window's sums move with a few vector
+/// operations.
 #[derive(Debug, Clone, Copy, Default)]
-struct TickRecord {
-    ofi: f64,
-    deep_ofi: f64,
-    voi: f64,
-    touch_depth: f64,
-    deep_depth: f64,
-    has_return: i64,
+struct TickRecord([f64; Flow::COUNT]);
+
+/// The values a tick adds to the windows.
+#[derive(Debug, Clone, Copy)]
+enum Flow {
+    Ofi,
+    DeepOfi,
+    Voi,
+    TouchDepth,
+    DeepDepth,
+    /// 1 when the tick has a return (every tick after the first).
+    HasReturn,
     /// 1 when the mid moved this tick (an exact count, so a still window has volatility 0).
-    moved: i64,
-    log_return: f64,
-    log_return_sq: f64,
-    dt_s: f64,
-    buy_volume: f64,
-    sell_volume: f64,
-    notional: f64,
-    trades: i64,
+    Moved,
+    LogReturn,
+    LogReturnSq,
+    DtS,
+    BuyVolume,
+    SellVolume,
+    Notional,
+    Trades,
+}
+
+impl Flow {
+    const COUNT: usize = 14;
+}
+
+impl std::ops::Index<Flow> for TickRecord {
+    type Output = f64;
+
+    #[inline]
+    fn index(&self, flow: Flow) -> &f64 {
+        &self.0[flow as usize]
+    }
+}
+
+impl std::ops::IndexMut<Flow> for TickRecord {
+    #[inline]
+    fn index_mut(&mut self, flow: Flow) -> &mut f64 {
+        &mut self.0[flow as usize]
+    }
 }
 
 impl TickRecord {
-    fn add_to(&self, sums: &mut Self, sign: i64) {
-        let count_sign = sign;
-        #[allow(clippy::cast_precision_loss)] // ±1
-        let sign = sign as f64;
-        sums.ofi += sign * self.ofi;
-        sums.deep_ofi += sign * self.deep_ofi;
-        sums.voi += sign * self.voi;
-        sums.touch_depth += sign * self.touch_depth;
-        sums.deep_depth += sign * self.deep_depth;
-        sums.has_return += count_sign * self.has_return;
-        sums.moved += count_sign * self.moved;
-        sums.log_return += sign * self.log_return;
-        sums.log_return_sq += sign * self.log_return_sq;
-        sums.dt_s += sign * self.dt_s;
-        sums.buy_volume += sign * self.buy_volume;
-        sums.sell_volume += sign * self.sell_volume;
-        sums.notional += sign * self.notional;
-        sums.trades += count_sign * self.trades;
+    /// `self − leaving + entering`, value by value (the leaving record first).
+    #[inline]
+    fn roll(&mut self, leaving: &Self, entering: &Self) {
+        for ((sum, old), new) in self.0.iter_mut().zip(&leaving.0).zip(&entering.0) {
+            *sum = (*sum - old) + new;
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, entering: &Self) {
+        for (sum, new) in self.0.iter_mut().zip(&entering.0) {
+            *sum += new;
+        }
     }
 }
 
@@ -326,12 +348,56 @@ impl SideLevels {
     }
 }
 
+/// A running sum that carries its rounding error alongside (Knuth's two-sum, Neumaier's
+/// compensation): `value()` is the exact sum of everything added, rounded once, unless that
+/// exact sum lies within about 1e-28 (relative to the largest partial sum) of a rounding
+/// boundary. So a sum kept up to date by additions and subtractions and the same sum read
+/// afresh come out the same, bit for bit, whatever the order of the terms.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct CompensatedSum {
+    sum: f64,
+    error: f64,
+}
+
+impl CompensatedSum {
+    const ZERO: Self = Self {
+        sum: 0.0,
+        error: 0.0,
+    };
+
+    #[inline]
+    fn add(&mut self, x: f64) {
+        let sum = self.sum + x;
+        let x_part = sum - self.sum;
+        let sum_part = sum - x_part;
+        self.error += (self.sum - sum_part) + (x - x_part);
+        self.sum = sum;
+    }
+
+    #[inline]
+    fn value(self) -> f64 {
+        self.sum + self.error
+    }
+}
+
+/// Changes a side's depth sums take from the applied updates before they are read afresh (the
+/// compensated sums do not drift, but a fresh read every so often keeps that beyond doubt).
+const DEPTH_SUMS_READ_EVERY: u32 = 32;
+
 /// What the engine reads from one side of the book, kept while the side's best levels (as far
 /// as the engine reads) do not change: the book's stamp of them says when they did.
 #[derive(Debug, Clone, Copy)]
 struct SideRead {
-    /// The book's stamp of the levels read (None: not tracked, read again every tick).
+    /// The book's stamp of the levels the weighted mid and the OFI levels were read at (None:
+    /// not tracked, read again every tick).
     stamp: Option<(u64, u64)>,
+    /// The book's stamp the depth sums are current for (they can be kept up to date from the
+    /// updates applied, see [`FeatureEngine::note_level_change`]).
+    sums_stamp: Option<(u64, u64)>,
+    /// Updates applied to the depth sums since they were read afresh.
+    sums_changes: u32,
+    /// Summed sizes of the best `depths[k]` levels, with their rounding error (unweighted only).
+    depth_sums: [CompensatedSum; MAX_DEPTHS],
     /// Summed (level-weighted) sizes of the best `depths[k]` levels.
     depth_sizes: [f64; MAX_DEPTHS],
     /// Size of the best `depths[0]` levels, and their ticks weighted by size (weighted mid).
@@ -349,6 +415,9 @@ struct SideRead {
 impl SideRead {
     const EMPTY: Self = Self {
         stamp: None,
+        sums_stamp: None,
+        sums_changes: 0,
+        depth_sums: [CompensatedSum::ZERO; MAX_DEPTHS],
         depth_sizes: [0.0; MAX_DEPTHS],
         vwap_size: 0.0,
         vwap_ticks: 0.0,
@@ -392,22 +461,27 @@ fn sum(values: &[f64]) -> f64 {
     (pair[0] + pair[1]) + rest
 }
 
-/// Summed sizes of the last `depths[k]` entries of `sizes` (best last) for every k, the
-/// shallowest summed first and each deeper one extending it (as [`depth_sizes`] adds them).
+/// Summed sizes of a side's best `depths[k]` levels for every k, from the contiguous levels
+/// `sizes` (best last) and then `far` (best first): one compensated sum from the best outward,
+/// taken as it passes each depth.
 #[inline]
-fn nested_sums(sizes: &[f64], depths: &[usize]) -> [f64; MAX_DEPTHS] {
-    let mut out = [0.0; MAX_DEPTHS];
-    let mut total = 0.0;
-    let mut end = sizes.len();
+fn compensated_depth_sums(
+    depths: &[usize],
+    sizes: &[f64],
+    far: impl Iterator<Item = f64>,
+    out: &mut [CompensatedSum; MAX_DEPTHS],
+) {
+    let mut total = CompensatedSum::ZERO;
+    let mut levels = sizes.iter().rev().copied().chain(far);
+    let mut taken = 0;
     for (slot, depth) in out.iter_mut().zip(depths) {
-        let start = sizes.len().saturating_sub(*depth);
-        if start < end {
-            total += sum(&sizes[start..end]);
-            end = start;
+        while taken < *depth {
+            let Some(size) = levels.next() else { break };
+            total.add(size);
+            taken += 1;
         }
         *slot = total;
     }
-    out
 }
 
 /// Σ values × weights, with four accumulators.
@@ -733,6 +807,10 @@ pub struct FeatureEngine {
     tanh_dead_limit: f64,
     /// Levels a side the engine reads (its deepest depth or OFI level).
     levels_read: usize,
+    /// The touch last priced, `(bid ticks, ask ticks, tick size)`, and its bid, ask and mid.
+    touch: ((i64, i64, f64), (f64, f64, f64)),
+    /// Levels a side the weighted mid and the OFI read (`depths[0]` or `ofi_levels`).
+    top_levels_read: usize,
     /// What was read from each side, kept while the side's best levels do not change.
     bid_read: SideRead,
     ask_read: SideRead,
@@ -788,6 +866,8 @@ impl FeatureEngine {
             ewma_alpha: (f64::NAN, f64::NAN),
             tanh_dead_limit: tanh_dead_limit(config.dead_band),
             levels_read: levels_read(&config),
+            touch: ((0, 0, f64::NAN), (0.0, 0.0, 0.0)),
+            top_levels_read: config.depths[0].max(config.ofi_levels),
             bid_read: SideRead::EMPTY,
             ask_read: SideRead::EMPTY,
             trades_seen: None,
@@ -847,23 +927,94 @@ impl FeatureEngine {
         }
     }
 
-    /// Reads `side` again unless the book's stamp says its best levels are as last read.
+    /// Reads `side` again unless the book's stamp says its best levels are as last read (the
+    /// depth sums and the rest separately: either can have been kept up to date).
     #[inline]
     fn refresh_side(&mut self, book: &OrderBook, side: Side) {
         let stamp = book.top_stamp(side, self.levels_read);
-        let (kept, refreshed) = match side {
-            Side::Buy => (self.bid_read.stamp, &mut self.bid_refreshed),
-            Side::Sell => (self.ask_read.stamp, &mut self.ask_refreshed),
+        let (read, refreshed) = match side {
+            Side::Buy => (&self.bid_read, &mut self.bid_refreshed),
+            Side::Sell => (&self.ask_read, &mut self.ask_refreshed),
         };
-        *refreshed = stamp.is_none() || stamp != kept;
+        *refreshed = stamp.is_none() || stamp != read.stamp;
+        let sums_stale = stamp.is_none() || stamp != read.sums_stamp;
         if *refreshed {
-            self.read_side(book, side, stamp);
+            self.read_top(book, side, stamp);
+        }
+        if sums_stale {
+            self.read_depth_sums(book, side, stamp);
         }
     }
 
-    /// Reads `side`'s depth sums, weighted-mid sums and best levels afresh.
+    /// Brings `side`'s depth sums up to date with one update just applied to the book
+    /// (`change`, from [`OrderBook::change_level`]; `stamp_before`: the book's
+    /// [`OrderBook::top_stamp`] of this side at `levels_read()` before it): a replay that
+    /// tells the engine each update spares it reading the side's levels again. Unweighted sums
+    /// only; whatever cannot be kept this way is read afresh at the next [`Self::update`], as
+    /// without this call.
+    #[inline]
+    pub fn note_level_change(
+        &mut self,
+        book: &OrderBook,
+        side: Side,
+        stamp_before: Option<(u64, u64)>,
+        change: LevelChange,
+    ) {
+        let LevelChange::Best { rank, old, new } = change else {
+            // Nothing within the levels kept contiguous moved: the stamp did not move either.
+            return;
+        };
+        if stamp_before.is_none() {
+            return;
+        }
+        let stamp = book.top_stamp(side, self.levels_read);
+        let read = match side {
+            Side::Buy => &mut self.bid_read,
+            Side::Sell => &mut self.ask_read,
+        };
+        // Deeper than the weighted mid's and the OFI's levels: those are as they were read.
+        if rank >= self.top_levels_read && read.stamp == stamp_before {
+            read.stamp = stamp;
+        }
+        if read.sums_stamp != stamp_before || self.config.level_decay != 0.0 {
+            return;
+        }
+        let depths = &self.config.depths;
+        if rank < depths[depths.len() - 1] {
+            if read.sums_changes >= DEPTH_SUMS_READ_EVERY {
+                return;
+            }
+            read.sums_changes += 1;
+            for (k, depth) in depths.iter().enumerate() {
+                if rank >= *depth {
+                    continue;
+                }
+                let sum = &mut read.depth_sums[k];
+                if old == 0.0 {
+                    // Inserted: the level that was `depth`th from the best left the sum.
+                    sum.add(new);
+                    if let Some((_, size)) = book.level_at_rank(side, *depth) {
+                        sum.add(-size);
+                    }
+                } else if new == 0.0 {
+                    // Removed: the level that was just past the sum moved into it.
+                    sum.add(-old);
+                    if let Some((_, size)) = book.level_at_rank(side, depth - 1) {
+                        sum.add(size);
+                    }
+                } else {
+                    sum.add(new);
+                    sum.add(-old);
+                }
+                read.depth_sizes[k] = sum.value();
+            }
+        }
+        read.sums_stamp = stamp;
+    }
+
+    /// Reads `side`'s weighted-mid sums and best OFI levels afresh.
     #[inline(never)]
-    fn read_side(&mut self, book: &OrderBook, side: Side, stamp: Option<(u64, u64)>) {
+    fn read_top(&mut self, book: &OrderBook, side: Side, stamp: Option<(u64, u64)>) {
         let read = match side {
             Side::Buy => &mut self.bid_read,
             Side::Sell => &mut self.ask_read,
@@ -872,7 +1023,7 @@ impl FeatureEngine {
         let config = &self.config;
         let depths = &config.depths;
         let next = (read.current ^ 1) & 1;
-        let view = book.top_levels(side, self.levels_read);
+        let view = book.top_levels(side, self.top_levels_read);
         if view.is_contiguous() {
             // The common case: every level read is in two slices, best last.
             let keys = view.near_keys_best_last();
@@ -899,31 +1050,44 @@ impl FeatureEngine {
             }
             levels.count = level_count;
             read.levels_size = levels_size;
-            let from = count - depths[depths.len() - 1].min(count);
-            read.depth_sizes = if config.level_decay == 0.0 {
-                nested_sums(&sizes[from..], depths)
-            } else {
-                depth_sizes(
-                    config,
-                    &self.level_weights_best_last,
-                    &sizes[from..],
-                    std::iter::empty(),
-                )
-            };
         } else {
-            let deep = book.top_levels(side, depths[depths.len() - 1]);
-            read.depth_sizes = depth_sizes(
-                config,
-                &self.level_weights_best_last,
-                deep.near_sizes_best_last(),
-                deep.far_sizes_best_first(),
-            );
             (read.vwap_size, read.vwap_ticks) = side_vwap(book, side, depths[0]);
             let levels = SideLevels::read(book, side, config.ofi_levels);
             read.levels_size = levels.sizes[..levels.count].iter().sum::<f64>();
             read.levels[next] = levels;
         }
         read.current = next;
+    }
+
+    /// Reads `side`'s depth sums afresh.
+    #[inline(never)]
+    fn read_depth_sums(&mut self, book: &OrderBook, side: Side, stamp: Option<(u64, u64)>) {
+        let read = match side {
+            Side::Buy => &mut self.bid_read,
+            Side::Sell => &mut self.ask_read,
+        };
+        read.sums_stamp = stamp;
+        read.sums_changes = 0;
+        let config = &self.config;
+        let deep = book.top_levels(side, config.depths[config.depths.len() - 1]);
+        if config.level_decay == 0.0 {
+            compensated_depth_sums(
+                &config.depths,
+                deep.near_sizes_best_last(),
+                deep.far_sizes_best_first(),
+                &mut read.depth_sums,
+            );
+            for (size, sum) in read.depth_sizes.iter_mut().zip(&read.depth_sums) {
+                *size = sum.value();
+            }
+        } else {
+            read.depth_sizes = depth_sizes(
+                config,
+                &self.level_weights_best_last,
+                deep.near_sizes_best_last(),
+                deep.far_sizes_best_first(),
+            );
+        }
     }
 
     /// Updates every feature from `book` and the trades `tape` received since the last tick.
@@ -933,9 +1097,13 @@ impl FeatureEngine {
             return false;
         };
         let grid = book.grid();
-        let bid_price = grid.price(best_bid.0);
-        let ask_price = grid.price(best_ask.0);
-        let mid = grid.price(best_bid.0 + best_ask.0) / 2.0;
+        // The touch's prices (three divisions) only when its ticks moved.
+        let touch = (best_bid.0, best_ask.0, grid.tick_size());
+        if touch != self.touch.0 {
+            let mid = grid.price(best_bid.0 + best_ask.0) / 2.0;
+            self.touch = (touch, (grid.price(best_bid.0), grid.price(best_ask.0), mid));
+        }
+        let (bid_price, ask_price, mid) = self.touch.1;
         self.refresh_side(book, Side::Buy);
         self.refresh_side(book, Side::Sell);
         let record = self.tick_record(best_bid, best_ask, mid, tape, time_ns);
@@ -958,20 +1126,21 @@ impl FeatureEngine {
         );
         let sums = &self.sums;
         let ticks = self.window.len() as f64;
-        features.ofi = sums.ofi;
-        features.deep_ofi = sums.deep_ofi;
-        features.voi = sums.voi;
-        let mean_touch = sums.touch_depth / ticks;
-        let mean_deep = sums.deep_depth / ticks;
-        features.ofi_normalized = ratio_or_zero(sums.ofi, mean_touch);
-        features.voi_normalized = ratio_or_zero(sums.voi, mean_touch);
-        features.deep_ofi_normalized = ratio_or_zero(sums.deep_ofi, mean_deep);
-        let volume = sums.buy_volume + sums.sell_volume;
-        features.trade_imbalance =
-            ratio_or_zero(sums.buy_volume - sums.sell_volume, volume).clamp(-1.0, 1.0);
-        features.trade_count = sums.trades.max(0) as u64;
+        features.ofi = sums[Flow::Ofi];
+        features.deep_ofi = sums[Flow::DeepOfi];
+        features.voi = sums[Flow::Voi];
+        let mean_touch = sums[Flow::TouchDepth] / ticks;
+        let mean_deep = sums[Flow::DeepDepth] / ticks;
+        features.ofi_normalized = ratio_or_zero(sums[Flow::Ofi], mean_touch);
+        features.voi_normalized = ratio_or_zero(sums[Flow::Voi], mean_touch);
+        features.deep_ofi_normalized = ratio_or_zero(sums[Flow::DeepOfi], mean_deep);
+        let (buy_volume, sell_volume) = (sums[Flow::BuyVolume], sums[Flow::SellVolume]);
+        let volume = buy_volume + sell_volume;
+        features.trade_imbalance = ratio_or_zero(buy_volume - sell_volume, volume).clamp(-1.0, 1.0);
+        // Through i64: one conversion instruction (the count is a small exact integer).
+        features.trade_count = sums[Flow::Trades].max(0.0) as i64 as u64;
         features.vwap = if volume > 0.0 {
-            sums.notional / volume
+            sums[Flow::Notional] / volume
         } else {
             mid
         };
@@ -999,13 +1168,14 @@ impl FeatureEngine {
         // Order flow between the previous tick and this one.
         let bids = self.bid_read.levels();
         let asks = self.ask_read.levels();
-        let mut record = TickRecord {
-            touch_depth: (best_bid.1 + best_ask.1) / 2.0,
-            deep_depth: (self.bid_read.levels_size + self.ask_read.levels_size) / 2.0,
-            ..TickRecord::default()
-        };
+        let mut record = TickRecord::default();
+        record[Flow::TouchDepth] = (best_bid.1 + best_ask.1) / 2.0;
+        record[Flow::DeepDepth] = (self.bid_read.levels_size + self.ask_read.levels_size) / 2.0;
         let first_tick = self.previous_time_ns.is_none();
-        if !first_tick {
+        // Neither side's best levels changed (most ticks of a replay that tells the engine each
+        // update): every level pair's flow is `x − x`, exactly 0, and is not computed.
+        let still = !(self.bid_refreshed || self.ask_refreshed);
+        if !first_tick && !still {
             let pb = if self.bid_refreshed {
                 self.bid_read.previous_levels()
             } else {
@@ -1016,20 +1186,20 @@ impl FeatureEngine {
             } else {
                 asks
             };
-            record.ofi = ofi_event(
+            record[Flow::Ofi] = ofi_event(
                 best_bid,
                 (pb.ticks[0], pb.sizes[0]),
                 best_ask,
                 (pa.ticks[0], pa.sizes[0]),
             );
-            record.voi = voi_event(
+            record[Flow::Voi] = voi_event(
                 best_bid,
                 (pb.ticks[0], pb.sizes[0]),
                 best_ask,
                 (pa.ticks[0], pa.sizes[0]),
             );
             let shared = bids.count.min(asks.count).min(pb.count).min(pa.count);
-            record.deep_ofi = (0..shared)
+            record[Flow::DeepOfi] = (0..shared)
                 .map(|i| {
                     ofi_event(
                         (bids.ticks[i], bids.sizes[i]),
@@ -1039,6 +1209,8 @@ impl FeatureEngine {
                     )
                 })
                 .sum();
+        }
+        if !first_tick {
             let dt_s = (time_ns - self.previous_time_ns.unwrap_or(time_ns)).max(0) as f64 / 1e9;
             // An unchanged mid (most ticks) has a log return of exactly ln(1) = 0: no `ln`.
             let log_return = if mid == self.previous_mid {
@@ -1046,11 +1218,11 @@ impl FeatureEngine {
             } else {
                 (mid / self.previous_mid).ln()
             };
-            record.has_return = 1;
-            record.moved = i64::from(log_return != 0.0);
-            record.log_return = log_return;
-            record.log_return_sq = log_return * log_return;
-            record.dt_s = dt_s;
+            record[Flow::HasReturn] = 1.0;
+            record[Flow::Moved] = f64::from(u8::from(log_return != 0.0));
+            record[Flow::LogReturn] = log_return;
+            record[Flow::LogReturnSq] = log_return * log_return;
+            record[Flow::DtS] = dt_s;
             self.update_ewma(log_return, dt_s);
         }
         self.previous_mid = mid;
@@ -1064,11 +1236,11 @@ impl FeatureEngine {
             let available = (new as usize).min(tape.len());
             for trade in tape.iter().rev().take(available) {
                 match trade.aggressor {
-                    Side::Buy => record.buy_volume += trade.size,
-                    Side::Sell => record.sell_volume += trade.size,
+                    Side::Buy => record[Flow::BuyVolume] += trade.size,
+                    Side::Sell => record[Flow::SellVolume] += trade.size,
                 }
-                record.notional += trade.price * trade.size;
-                record.trades += 1;
+                record[Flow::Notional] += trade.price * trade.size;
+                record[Flow::Trades] += 1.0;
             }
             self.trades_seen = Some(tape.total_count());
         }
@@ -1101,7 +1273,7 @@ impl FeatureEngine {
     fn push_record(&mut self, record: TickRecord) {
         if self.window.len() == self.config.tick_window {
             let oldest = &mut self.window[self.window_oldest];
-            oldest.add_to(&mut self.sums, -1);
+            self.sums.roll(oldest, &record);
             *oldest = record;
             self.window_oldest += 1;
             if self.window_oldest == self.window.len() {
@@ -1109,8 +1281,8 @@ impl FeatureEngine {
             }
         } else {
             self.window.push(record);
+            self.sums.add(&record);
         }
-        record.add_to(&mut self.sums, 1);
         // Rolling sums drift by rounding; sum the window afresh once per window length.
         self.ticks_since_resum += 1;
         if self.ticks_since_resum >= self.config.tick_window {
@@ -1118,7 +1290,7 @@ impl FeatureEngine {
             let mut sums = TickRecord::default();
             let (newer, older) = self.window.split_at(self.window_oldest);
             for record in older.iter().chain(newer) {
-                record.add_to(&mut sums, 1);
+                sums.add(record);
             }
             self.sums = sums;
         }
@@ -1227,7 +1399,11 @@ fn skew(config: &FeatureConfig, tanh_dead_limit: f64, features: &Features) -> f6
 /// Replaces anything non-finite (sizes near the float limit can overflow a sum) by its neutral
 /// value: prices by the mid, everything else by 0.
 fn sanitize(features: &mut Features) {
-    // `x × 0` is a zero for every finite `x` and NaN otherwise: one test for the common case.
+    // A sum is finite only if every term is (a sum of finite values that overflows only sends
+    // us down the careful path, which then changes nothing): one test for the common case.
+    // Left out: the values that are finite by construction (the normalised flows and the trade
+    // imbalance go through `ratio_or_zero`, the volatility and the prediction are checked where
+    // they are computed, the hit rate is a count over a positive count).
     let probe = [
         features.mid,
         features.microprice,
@@ -1236,27 +1412,19 @@ fn sanitize(features: &mut Features) {
         features.spread_bps,
         features.ofi,
         features.deep_ofi,
-        features.ofi_normalized,
-        features.deep_ofi_normalized,
         features.voi,
-        features.voi_normalized,
-        features.trade_imbalance,
         features.basis_bps,
-        features.volatility,
         features.volatility_ewma,
-        features.prediction_bps,
-        features.hit_rate,
         features.imbalances[0],
         features.imbalances[1],
         features.imbalances[2],
         features.imbalances[3],
-        0.0,
     ]
     .chunks_exact(2)
     .fold([0.0; 2], |probe, pair| {
-        [probe[0] + pair[0] * 0.0, probe[1] + pair[1] * 0.0]
+        [probe[0] + pair[0], probe[1] + pair[1]]
     });
-    if probe[0] + probe[1] == 0.0 {
+    if (probe[0] + probe[1]).is_finite() {
         return;
     }
     let finite_or = |value: f64, neutral: f64| if value.is_finite() { value } else { neutral };
@@ -1318,13 +1486,13 @@ fn ratio_or_zero(numerator: f64, denominator: f64) -> f64 {
 
 /// The sample standard deviation of the window's log returns, times `sqrt(n / Σ dt)`.
 fn window_volatility(sums: &TickRecord) -> f64 {
-    if sums.has_return < 2 || sums.dt_s <= 0.0 || sums.moved == 0 {
+    let (n, dt_s) = (sums[Flow::HasReturn], sums[Flow::DtS]);
+    if n < 2.0 || dt_s <= 0.0 || sums[Flow::Moved] == 0.0 {
         return 0.0;
     }
-    let n = sums.has_return as f64;
-    let variance =
-        ((sums.log_return_sq - sums.log_return * sums.log_return / n) / (n - 1.0)).max(0.0);
-    let per_second = variance * n / sums.dt_s;
+    let (log_return, log_return_sq) = (sums[Flow::LogReturn], sums[Flow::LogReturnSq]);
+    let variance = ((log_return_sq - log_return * log_return / n) / (n - 1.0)).max(0.0);
+    let per_second = variance * n / dt_s;
     if per_second.is_finite() {
         per_second.sqrt()
     } else {

@@ -81,6 +81,26 @@ pub(crate) struct Ladder {
     stamp: TopStamp,
 }
 
+/// What one update did to a side, for readers that keep sums over its best levels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LevelChange {
+    /// Nothing: the size was already that (or an absent level was removed).
+    Unchanged,
+    /// The level `rank` places from the best, within the levels kept contiguous, went from
+    /// size `old` to `new`. `old == 0`: inserted, the levels from `rank` on moved one place
+    /// deeper; `new == 0`: removed, the levels behind it moved one place up.
+    Best {
+        /// Places from the best (0 = the touch).
+        rank: usize,
+        /// Size before (0: the level is new).
+        old: f64,
+        /// Size after (0: the level is gone).
+        new: f64,
+    },
+    /// A change deeper than the levels kept contiguous (their ranks and sizes are as they were).
+    Deep,
+}
+
 /// How many levels next to the touch are scanned linearly before a binary search.
 const NEAR_TOUCH: usize = 24;
 
@@ -176,12 +196,23 @@ impl Ladder {
     /// Returns whether the ladder changed.
     #[inline]
     pub(crate) fn set(&mut self, key: i64, size: f64) -> bool {
+        self.change(key, size) != LevelChange::Unchanged
+    }
+
+    /// Sets the absolute size at `key` (0 removes the level) and says what changed.
+    #[inline]
+    pub(crate) fn change(&mut self, key: i64, size: f64) -> LevelChange {
         if self.is_far(key) {
-            return self.set_far(key, size);
+            return if self.set_far(key, size) {
+                LevelChange::Deep
+            } else {
+                LevelChange::Unchanged
+            };
         }
         match self.find(key) {
             Ok(index) => {
                 let rank = self.keys.len() - 1 - index;
+                let old = self.sizes[index];
                 if size == 0.0 {
                     self.touched(rank);
                     self.keys.remove(index);
@@ -189,20 +220,21 @@ impl Ladder {
                     if self.keys.len() < self.near_min && !self.far.is_empty() {
                         self.refill();
                     }
-                    true
-                } else if self.sizes[index] == size {
-                    false
+                    self.near_change(rank, old, 0.0)
+                } else if old == size {
+                    LevelChange::Unchanged
                 } else {
                     self.touched(rank);
                     self.sizes[index] = size;
-                    true
+                    self.near_change(rank, old, size)
                 }
             }
             Err(index) => {
                 if size == 0.0 {
-                    return false;
+                    return LevelChange::Unchanged;
                 }
-                self.touched(self.keys.len() - index);
+                let rank = self.keys.len() - index;
+                self.touched(rank);
                 if index == self.keys.len() {
                     self.keys.push(key);
                     self.sizes.push(size);
@@ -213,8 +245,18 @@ impl Ladder {
                 if self.keys.len() > 3 * self.near_min {
                     self.spill();
                 }
-                true
+                self.near_change(rank, 0.0, size)
             }
+        }
+    }
+
+    /// A change at `rank`: [`LevelChange::Best`] within the levels kept contiguous.
+    #[inline]
+    fn near_change(&self, rank: usize, old: f64, new: f64) -> LevelChange {
+        if rank < self.near_min {
+            LevelChange::Best { rank, old, new }
+        } else {
+            LevelChange::Deep
         }
     }
 

@@ -385,3 +385,65 @@ fn squash_is_tanh_to_a_few_units_in_the_last_place() {
     }
     assert!(squash(f64::NAN).is_nan());
 }
+
+/// A replay that tells the engine every update (as `batch::run_features` does) keeps the depth
+/// sums from the updates; they come out as reading the book afresh does, bit for bit (both are
+/// the exact sum rounded once), on sizes that are not exact in binary and updates that insert
+/// and remove levels across every depth, many per tick.
+#[test]
+fn depth_sums_kept_from_the_updates_match_reading_afresh() {
+    for (depths, updates_per_tick) in [(vec![3, 20], 1), (vec![1, 5, 40], 3)] {
+        let config = FeatureConfig {
+            depths,
+            tick_window: 20,
+            ofi_levels: 4,
+            ..FeatureConfig::default()
+        };
+        let mut kept = FeatureEngine::new(config.clone()).unwrap();
+        let mut fresh = FeatureEngine::new(config.clone()).unwrap();
+        let bids: Vec<(i64, f64)> = (0..300)
+            .map(|i| (10_000 - i, 0.001 * (1 + (i * 37) % 5000) as f64))
+            .collect();
+        let asks: Vec<(i64, f64)> = (0..300)
+            .map(|i| (10_001 + i, 0.001 * (1 + (i * 53) % 5000) as f64))
+            .collect();
+        let mut book = book(&bids, &asks);
+        book.keep_contiguous_levels(kept.levels_read());
+        let mut state: u64 = 11;
+        let mut applied = 0;
+        for tick in 0..6000 {
+            for _ in 0..updates_per_tick {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                let r = state >> 33;
+                let is_bid = r % 2 == 0;
+                let distance = if r % 5 == 0 {
+                    1 + (r >> 3) % 200
+                } else {
+                    1 + (r >> 3) % 45
+                } as i64;
+                let size = if (r >> 12) % 4 == 0 {
+                    0.0
+                } else {
+                    0.001 * (1 + (r >> 16) % 5000) as f64
+                };
+                let (bid, ask) = (book.best_bid().unwrap().0, book.best_ask().unwrap().0);
+                let (side, ticks) = if is_bid {
+                    (Side::Buy, (bid + 2 - distance).min(ask - 1))
+                } else {
+                    (Side::Sell, (ask - 2 + distance).max(bid + 1))
+                };
+                let stamp = book.top_stamp(side, kept.levels_read());
+                let change = book.change_level(side, ticks, size);
+                applied += usize::from(matches!(change, LevelChange::Best { .. }));
+                kept.note_level_change(&book, side, stamp, change);
+            }
+            let time_ns = tick * 1_000_000;
+            assert!(kept.update(&book, None, time_ns));
+            assert!(fresh.update(&book.clone(), None, time_ns));
+            assert_eq!(kept.features(), fresh.features(), "tick {tick}");
+        }
+        assert!(applied > 3000, "the kept sums were exercised");
+    }
+}
