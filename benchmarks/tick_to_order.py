@@ -2,13 +2,15 @@
 
     python benchmarks/tick_to_order.py --seconds 60
     python benchmarks/tick_to_order.py --seconds 1800 --rss-every 60   # the 30-minute memory run
+    python benchmarks/tick_to_order.py --seconds 120 --order-api both   # websocket API, then REST
 
 The engine runs in-process against an embedded local venue (synthetic market) with a tight
 quote and a zero requote tolerance, so that most book changes move our ladder and lead to order
 requests. For every order request the engine records the time from the arrival of the depth
 message behind it (the feed's receive stamp, taken when cryptofeed hands the message over) to
 the moment the tick's first order request's bytes were written (the order client's stamp, taken
-when the connection's ``sock.send`` returned): ``latency_us`` (first request, cancel or place) and
+when the connection's ``sock.send`` returned; the request is an ``order.place``/``order.cancel``
+frame on the venue's websocket API by default, an HTTP request with ``--order-api rest``): ``latency_us`` (first request, cancel or place) and
 ``latency_to_place_us`` (first place). Reported: count, p50, p90, p99 and max, and the process's
 RSS at start and end (and every ``--rss-every`` seconds), and what the kernel and the
 hypervisor took from the engine during the run: its time runnable but off the CPU, its
@@ -111,7 +113,7 @@ async def serve_venue(seconds: float) -> None:
         os.unlink(certificate)
 
 
-def write_config(folder: Path) -> Path:
+def write_config(folder: Path, order_api: str = "websocket") -> Path:
     path = folder / "config.toml"
     path.write_text(
         textwrap.dedent(
@@ -131,6 +133,8 @@ def write_config(folder: Path) -> Path:
             requote_tolerance_bps = 0.5
             orders_per_10s = 100000
             weight_per_min = 1000000
+            [venue]
+            order_api = "{order_api}"
             [journal]
             path = "{folder / "journal.sqlite"}"
             """
@@ -169,6 +173,7 @@ async def run_engine(config_path: Path, venue: dict, seconds: float, rss_every: 
     latency = tick_to_order_percentiles(engine)
     latency_to_place = tick_to_order_percentiles(engine, places_only=True)
     stamps = engine.client._write_stamps if engine.client is not None else None
+    over_websocket = engine.client is not None and engine.client.order_websocket_open
     summary = await engine.stop()
     journal.close()
     return {
@@ -179,6 +184,8 @@ async def run_engine(config_path: Path, venue: dict, seconds: float, rss_every: 
         "latency_to_place_us": latency_to_place,
         # "socket": stamped when sock.send returned; "hook": aiohttp's hook (not a selector loop)
         "write_stamp": "hook" if stamps is None else "socket",
+        "order_api": config.venue.order_api,
+        "orders_over_websocket_api_at_end": over_websocket,
         "journal_writer_cpus": writer_cpus,
         "writes_stamped_a_pass_late": None if stamps is None else stamps.deferred,
         "engine_scheduling_during_run": {
@@ -191,12 +198,14 @@ async def run_engine(config_path: Path, venue: dict, seconds: float, rss_every: 
     }
 
 
-async def measure(seconds: float, rss_every: float, venue_in_loop: bool, pin: bool = True) -> dict:
+async def measure(
+    seconds: float, rss_every: float, venue_in_loop: bool, pin: bool = True, order_api: str = "websocket"
+) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="tick-to-order-"))
     pinned = cpu_pair() if pin and not venue_in_loop else None
     if pinned:
         os.sched_setaffinity(0, {pinned[0]})
-    config_path = write_config(folder)
+    config_path = write_config(folder, order_api)
     if venue_in_loop:
         async with LocalVenue(VenueConfig(symbols=("BTCUSDT",), seed=11, rate_limits=LIMITS)) as local:
             where = {
@@ -237,6 +246,12 @@ def main() -> int:
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--venue-in-loop", action="store_true", help="run the venue in the engine's event loop")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the engine and the venue to CPUs 0 and 1")
+    parser.add_argument(
+        "--order-api",
+        choices=("websocket", "rest", "both"),
+        default="websocket",
+        help="how the engine sends orders ([venue] order_api); both: one run each, websocket first",
+    )
     parser.add_argument("--serve-venue", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--venue-cpu", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -246,7 +261,12 @@ def main() -> int:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve_venue(args.seconds))
         return 0
-    result = asyncio.run(measure(args.seconds, args.rss_every, args.venue_in_loop, pin=not args.no_pin))
+    apis = ("websocket", "rest") if args.order_api == "both" else (args.order_api,)
+    results = [
+        asyncio.run(measure(args.seconds, args.rss_every, args.venue_in_loop, pin=not args.no_pin, order_api=api))
+        for api in apis
+    ]
+    result: dict | list[dict] = results[0] if len(results) == 1 else results
     print(json.dumps(result, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
