@@ -209,7 +209,7 @@ async def run_engine(
                 venue.faults.update(switches)
                 if switches.get("dropped_routes"):
                     seen["fills_before_outage"] = len(seen["venue_fills"])
-                else:
+                elif "fills_before_outage" in seen:
                     seen["fills_during_outage"] = len(seen["venue_fills"]) - seen["fills_before_outage"]
             for at, text in edits or []:
                 await asyncio.sleep(max(0.0, at - (time.monotonic() - begun)))
@@ -221,6 +221,8 @@ async def run_engine(
                 seen.setdefault("quotes", []).append(quotes)
                 seen.setdefault("mids", []).append(runtime.book.mid)
             await asyncio.sleep(max(0.0, seconds - (time.monotonic() - begun)))
+        seen["orders_over_websocket_at_end"] = engine.client.order_websocket_open
+        seen["unknown_answers"] = venue.faults.order_answer_count
         seen["tick_to_order_ns"] = list(runtime.counters.tick_to_order_ns)
         seen["backfilled_fills"] = runtime.counters.backfilled_fills
         summary = await engine.stop()
@@ -256,6 +258,21 @@ async def test_journal_fills_equal_the_venue_fills(tmp_path: Path, order_api: st
         assert seen["written_before_return"] == 0, seen
     # What startup built was out of the collector's sight while quoting, and back after.
     assert seen["frozen_while_running"] > 10_000 and seen["frozen_after_stop"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_lost_websocket_api_answers_are_reconciled_and_nothing_is_orphaned(tmp_path: Path) -> None:
+    """Three times the venue drops the websocket API connection instead of answering a place:
+    the orders in flight are unknown, the engine goes on over REST, reconciles them with the
+    venue's open orders and reopens the websocket; at the end nothing of ours is open and the
+    journal's fills are the venue's."""
+    drops = [(2.0, {"order_answer": "drop", "order_answer_count": 3})]
+    seen = await run_engine(tmp_path, 8.0, faults=drops)
+    assert seen["unknown_answers"] == 0, "the three drops did not all happen"
+    assert seen["orders_over_websocket"] and seen["orders_over_websocket_at_end"]
+    assert seen["summary"].open_orders_at_venue == 0 and seen["venue_open"] == []
+    assert sorted((fill.trade_id, fill.size) for fill in seen["journal_fills"]) == sorted(seen["venue_fills"])
 
 
 @pytest.mark.slow
