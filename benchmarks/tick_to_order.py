@@ -132,6 +132,7 @@ def write_config(folder: Path, order_api: str = "websocket") -> Path:
             [orders]
             requote_tolerance_bps = 0.5
             orders_per_10s = 100000
+            orders_per_min = 1000000
             weight_per_min = 1000000
             [venue]
             order_api = "{order_api}"

@@ -22,6 +22,7 @@ from marketmaker.config_reload import ConfigWatcher
 from marketmaker.engine import LatencySamples, LiveEngine
 from marketmaker.errors import ConfigError
 from marketmaker.journal import Journal, summarise
+from marketmaker.sim.binance import RateLimits
 from marketmaker.sim.engine import OrderEvent
 from marketmaker.sim.server import LocalVenue, VenueConfig
 
@@ -157,13 +158,16 @@ async def run_engine(
     edits: list[tuple[float, str]] | None = None,
     faults: list[tuple[float, dict[str, object]]] | None = None,
     order_api: str = "websocket",
+    venue_limits: RateLimits | None = None,
+    extra: str = "",
 ) -> dict:
     """Runs the engine in-process against a venue of the test's own, editing the config file
     (or switching the venue's faults) while it runs; returns what the test checks."""
-    path = write_config(folder, extra=f'\n[venue]\norder_api = "{order_api}"\n')
+    path = write_config(folder, extra=f'\n[venue]\norder_api = "{order_api}"\n' + extra)
     config = load_config(path)
     seen: dict = {"bps": [], "errors": [], "venue_fills": []}
-    async with LocalVenue(VenueConfig(symbols=("BTCUSDT",), seed=7)) as venue:
+    limits = {"rate_limits": venue_limits} if venue_limits is not None else {}
+    async with LocalVenue(VenueConfig(symbols=("BTCUSDT",), seed=7, **limits)) as venue:
         key = venue.credentials[0]
 
         def record(event: object) -> None:
@@ -222,6 +226,9 @@ async def run_engine(
                 seen.setdefault("mids", []).append(runtime.book.mid)
             await asyncio.sleep(max(0.0, seconds - (time.monotonic() - begun)))
         seen["orders_over_websocket_at_end"] = engine.client.order_websocket_open
+        seen["backed_off"] = (engine.client._blocked_until, engine.client._orders_blocked_until) != (0.0, 0.0)
+        seen["places_sent"] = runtime.counters.places_sent
+        seen["rate_limited_ticks"] = runtime.counters.rate_limited
         seen["unknown_answers"] = venue.faults.order_answer_count
         seen["tick_to_order_ns"] = list(runtime.counters.tick_to_order_ns)
         seen["backfilled_fills"] = runtime.counters.backfilled_fills
@@ -258,6 +265,21 @@ async def test_journal_fills_equal_the_venue_fills(tmp_path: Path, order_api: st
         assert seen["written_before_return"] == 0, seen
     # What startup built was out of the collector's sight while quoting, and back after.
     assert seen["frozen_while_running"] > 10_000 and seen["frozen_after_stop"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_the_engine_keeps_within_the_venues_order_count_per_minute(tmp_path: Path) -> None:
+    """A venue that takes 60 orders a minute: each websocket API place counts one, and the
+    engine's limiter, told the limit (and the venue's count in every answer), holds its quotes
+    back instead of meeting a 429 (which, kept up, earns a 418 ban)."""
+    limits = RateLimits(orders_per_minute=60)
+    seen = await run_engine(tmp_path, 6.0, venue_limits=limits, extra="\n[orders]\norders_per_min = 60\n")
+    assert seen["orders_over_websocket_at_end"]
+    assert seen["rate_limited_ticks"] > 0, "the limit was never reached: the test would prove nothing"
+    assert not seen["backed_off"], "the venue answered 429/418"
+    assert 0 < seen["places_sent"] <= 60
+    assert seen["summary"].open_orders_at_venue == 0 and seen["venue_open"] == []
 
 
 @pytest.mark.slow

@@ -653,10 +653,18 @@ class RateLimiter:
         weight_per_min: float = 2400.0,
         orders_per_10s: float = 300.0,
         cancel_reserve: float = 0.2,
+        orders_per_min: float = 1200.0,
     ) -> RateLimiter: ...
-    def try_send(self, now_ns: int, kind: str, *, orders: int = 1, weight: float = 1.0) -> bool: ...
+    def try_send(
+        self, now_ns: int, kind: str, *, orders: int = 1, weight: float = 1.0, orders_1m: int | None = None
+    ) -> bool: ...
     def observe_usage(
-        self, now_ns: int, *, used_weight_1m: float | None = None, order_count_10s: float | None = None
+        self,
+        now_ns: int,
+        *,
+        used_weight_1m: float | None = None,
+        order_count_10s: float | None = None,
+        order_count_1m: float | None = None,
     ) -> None: ...
     def block_for(self, now_ns: int, pause_ns: int) -> None: ...
     def headroom(self, now_ns: int) -> tuple[float, float, float]: ...

@@ -206,6 +206,7 @@ class OrdersConfig:
     size_tolerance: float = 0.25
     weight_per_min: float = 2400.0
     orders_per_10s: float = 300.0
+    orders_per_min: float = 1200.0
     cancel_reserve: float = 0.2
 
 
@@ -414,6 +415,7 @@ class Config:
             self.rate_limit,
             weight_per_min=self.orders.weight_per_min,
             orders_per_10s=self.orders.orders_per_10s,
+            orders_per_min=self.orders.orders_per_min,
             cancel_reserve=self.orders.cancel_reserve,
         )
 
@@ -1123,6 +1125,9 @@ class _Reader:
             orders_per_10s=self.number(
                 table, "orders_per_10s", "orders.orders_per_10s", defaults.orders_per_10s, above=0.0
             ),
+            orders_per_min=self.number(
+                table, "orders_per_min", "orders.orders_per_min", defaults.orders_per_min, above=0.0
+            ),
             cancel_reserve=self.number(
                 table, "cancel_reserve", "orders.cancel_reserve", defaults.cancel_reserve, minimum=0.0, maximum=0.9
             ),
@@ -1231,7 +1236,9 @@ class _Reader:
         for symbol in config.risk.symbols:
             keys = {name: f"risk.symbols.{symbol}.{name}" for name in limits}
             self.core(functools.partial(config.risk_gate, symbol), keys, f"risk.symbols.{symbol}")
-        limiter_keys = {name: f"orders.{name}" for name in ("weight_per_min", "orders_per_10s", "cancel_reserve")}
+        limiter_keys = {
+            name: f"orders.{name}" for name in ("weight_per_min", "orders_per_10s", "orders_per_min", "cancel_reserve")
+        }
         self.core(config.rate_limiter, {**limiter_keys, "calls_per_s": "rate_limit"}, "rate_limit")
         planner_keys = {name: f"orders.{name}" for name in ("requote_tolerance_bps", "size_tolerance")}
         self.core(config.order_planner, {**planner_keys, "prefix": "orders.client_id_prefix"}, "orders")

@@ -46,6 +46,7 @@ _LIVE_KEYS = (
     "orders.size_tolerance",
     "orders.weight_per_min",
     "orders.orders_per_10s",
+    "orders.orders_per_min",
     "orders.cancel_reserve",
 )
 

@@ -522,7 +522,12 @@ class LiveEngine:
                 runtime.counters.rate_limited += 1
                 runtime.dirty = True  # tried again at the next tick
         if places:
-            if self.limiter.try_send(now, "orders", orders=len(places), weight=float(len(places))):
+            # The venue counts an order.place frame once per minute each, a batchOrders request once.
+            over_websocket = self.client is not None and self.client.order_websocket_open
+            per_minute = len(places) if over_websocket else -(-len(places) // BinanceFuturesClient.MAX_BATCH_PLACE)
+            if self.limiter.try_send(
+                now, "orders", orders=len(places), weight=float(len(places)), orders_1m=per_minute
+            ):
                 orders = []
                 for action in places:
                     size = action.size or 0.0

@@ -482,14 +482,18 @@ impl TokenBucket {
     }
 }
 
+/// Binance's order limit per minute (USDⓈ-M futures), the rate limiter's default.
+pub const DEFAULT_ORDERS_PER_MINUTE: f64 = 1200.0;
+
 /// Paces order traffic: batch calls per second (the seed's `rate_limit`), the venue's request
-/// weight and order count. New orders may not use the last `cancel_reserve` share of any
-/// bucket, so cancels always get through first.
+/// weight and its order counts per 10 seconds and per minute. New orders may not use the last
+/// `cancel_reserve` share of any bucket, so cancels always get through first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateLimiter {
     calls: TokenBucket,
     weight: TokenBucket,
     orders: TokenBucket,
+    orders_per_minute: TokenBucket,
     cancel_reserve: f64,
     /// Until when the venue told us to stop (429/418), nanoseconds.
     blocked_until_ns: i64,
@@ -523,14 +527,40 @@ impl RateLimiter {
             calls: TokenBucket::new(calls_per_s.max(1.0), calls_per_s)?,
             weight: TokenBucket::new(weight_per_min, weight_per_min / 60.0)?,
             orders: TokenBucket::new(orders_per_10s, orders_per_10s / 10.0)?,
+            orders_per_minute: TokenBucket::new(
+                DEFAULT_ORDERS_PER_MINUTE,
+                DEFAULT_ORDERS_PER_MINUTE / 60.0,
+            )?,
             cancel_reserve,
             blocked_until_ns: i64::MIN,
         })
     }
 
+    /// The venue's order limit per minute (Binance: 1,200; the default), in place of the
+    /// default.
+    pub fn with_orders_per_minute(mut self, orders_per_minute: f64) -> CoreResult<Self> {
+        self.orders_per_minute = TokenBucket::new(orders_per_minute, orders_per_minute / 60.0)?;
+        Ok(self)
+    }
+
     /// Asks to send one batch call of `orders` orders costing `weight`; takes the tokens and
-    /// returns true if it may go now.
+    /// returns true if it may go now. The call counts `orders` against the per-minute order
+    /// limit too (see [`RateLimiter::try_send_counted`] where the venue counts it otherwise).
     pub fn try_send(&mut self, now_ns: i64, traffic: Traffic, orders: u32, weight: f64) -> bool {
+        self.try_send_counted(now_ns, traffic, orders, orders, weight)
+    }
+
+    /// As [`RateLimiter::try_send`], for a call the venue counts as `orders_per_minute` orders
+    /// against its per-minute limit (Binance: a `batchOrders` request counts its orders per 10
+    /// seconds but one per minute; a websocket API `order.place` counts one in each).
+    pub fn try_send_counted(
+        &mut self,
+        now_ns: i64,
+        traffic: Traffic,
+        orders: u32,
+        orders_per_minute: u32,
+        weight: f64,
+    ) -> bool {
         if now_ns < self.blocked_until_ns {
             return false;
         }
@@ -538,20 +568,22 @@ impl RateLimiter {
             Traffic::Cancels => 0.0,
             Traffic::Orders => bucket.capacity() * self.cancel_reserve,
         };
-        let (calls_keep, weight_keep, orders_keep) = (
+        let (calls_keep, weight_keep, orders_keep, minute_keep) = (
             reserve(&self.calls),
             reserve(&self.weight),
             reserve(&self.orders),
+            reserve(&self.orders_per_minute),
         );
-        let order_cost = if traffic == Traffic::Orders {
-            f64::from(orders)
+        let (order_cost, minute_cost) = if traffic == Traffic::Orders {
+            (f64::from(orders), f64::from(orders_per_minute))
         } else {
-            0.0
+            (0.0, 0.0)
         };
         let fits = self.calls.available(now_ns) + 1e-9
             >= 1.0 + calls_keep.min(self.calls.capacity() - 1.0).max(0.0)
             && self.weight.available(now_ns) + 1e-9 >= weight + weight_keep
-            && self.orders.available(now_ns) + 1e-9 >= order_cost + orders_keep;
+            && self.orders.available(now_ns) + 1e-9 >= order_cost + orders_keep
+            && self.orders_per_minute.available(now_ns) + 1e-9 >= minute_cost + minute_keep;
         if !fits {
             return false;
         }
@@ -560,7 +592,15 @@ impl RateLimiter {
         if order_cost > 0.0 {
             self.orders.try_take(now_ns, order_cost, 0.0);
         }
+        if minute_cost > 0.0 {
+            self.orders_per_minute.try_take(now_ns, minute_cost, 0.0);
+        }
         true
+    }
+
+    /// What the venue said of its per-minute order count (`X-MBX-ORDER-COUNT-1M`).
+    pub fn observe_order_count_per_minute(&mut self, now_ns: i64, used: f64) {
+        self.orders_per_minute.observe_used(now_ns, used);
     }
 
     /// What the venue's headers said was used.
@@ -583,12 +623,14 @@ impl RateLimiter {
         self.blocked_until_ns = self.blocked_until_ns.max(now_ns + pause_ns);
     }
 
-    /// Headroom of each bucket as a share of its capacity: (calls, weight, orders).
+    /// Headroom of each bucket as a share of its capacity: (calls, weight, orders), orders
+    /// being the tighter of the per-10-seconds and per-minute counts.
     pub fn headroom(&mut self, now_ns: i64) -> (f64, f64, f64) {
         (
             self.calls.available(now_ns) / self.calls.capacity(),
             self.weight.available(now_ns) / self.weight.capacity(),
-            self.orders.available(now_ns) / self.orders.capacity(),
+            (self.orders.available(now_ns) / self.orders.capacity())
+                .min(self.orders_per_minute.available(now_ns) / self.orders_per_minute.capacity()),
         )
     }
 }

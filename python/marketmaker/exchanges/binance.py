@@ -1072,7 +1072,7 @@ class BinanceFuturesClient:
     def _observe_ws_usage(self, rate_limits: Any) -> None:
         if self.rate_limiter is None or not isinstance(rate_limits, list):
             return
-        weight = orders = None
+        weight = orders = orders_1m = None
         for limit in rate_limits:
             if not isinstance(limit, dict) or not isinstance(limit.get("count"), int):
                 continue
@@ -1081,8 +1081,12 @@ class BinanceFuturesClient:
                 weight = float(limit["count"])
             elif kind == "ORDERS" and interval == "SECOND" and number == 10:
                 orders = float(limit["count"])
-        if weight is not None or orders is not None:
-            self.rate_limiter.observe_usage(time.monotonic_ns(), used_weight_1m=weight, order_count_10s=orders)
+            elif kind == "ORDERS" and interval == "MINUTE" and number == 1:
+                orders_1m = float(limit["count"])
+        if weight is not None or orders is not None or orders_1m is not None:
+            self.rate_limiter.observe_usage(
+                time.monotonic_ns(), used_weight_1m=weight, order_count_10s=orders, order_count_1m=orders_1m
+            )
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -1198,12 +1202,14 @@ class BinanceFuturesClient:
             return
         weight = headers.get("X-MBX-USED-WEIGHT-1M")
         orders = headers.get("X-MBX-ORDER-COUNT-10S")
-        if weight is None and orders is None:
+        orders_1m = headers.get("X-MBX-ORDER-COUNT-1M")
+        if weight is None and orders is None and orders_1m is None:
             return
         self.rate_limiter.observe_usage(
             time.monotonic_ns(),
             used_weight_1m=float(weight) if weight is not None else None,
             order_count_10s=float(orders) if orders is not None else None,
+            order_count_1m=float(orders_1m) if orders_1m is not None else None,
         )
 
     def _back_off(self, answer: _Answer) -> None:

@@ -242,6 +242,38 @@ fn rate_limiter_paces_and_keeps_room_for_cancels() {
     assert!(RateLimiter::new(0.0, 1.0, 1.0, 0.1).is_err());
 }
 
+#[test]
+fn the_per_minute_order_count_is_paced_as_the_venue_counts_it() {
+    let second = 1_000_000_000;
+    let limiter = RateLimiter::new(100.0, 1e9, 1e9, 0.25).unwrap();
+    let mut limiter = limiter.with_orders_per_minute(40.0).unwrap();
+    // Websocket API places count one each: 30 of 40 fit (a quarter is kept for cancels).
+    let sent = (0..40)
+        .filter(|_| limiter.try_send(0, Traffic::Orders, 1, 1.0))
+        .count();
+    assert_eq!(sent, 30);
+    assert!(limiter.try_send(0, Traffic::Cancels, 5, 1.0));
+    // A batch of 5 that the venue counts once per minute still fits: it takes 1, not 5.
+    let mut batches = RateLimiter::new(100.0, 1e9, 1e9, 0.25)
+        .unwrap()
+        .with_orders_per_minute(40.0)
+        .unwrap();
+    let sent = (0..40)
+        .filter(|_| batches.try_send_counted(0, Traffic::Orders, 5, 1, 1.0))
+        .count();
+    assert_eq!(sent, 30);
+    // Refills at 40 a minute; the venue's count takes tokens back.
+    assert!(limiter.try_send(2 * second, Traffic::Orders, 1, 1.0));
+    limiter.observe_order_count_per_minute(3 * second, 40.0);
+    assert!(!limiter.try_send(3 * second, Traffic::Orders, 1, 1.0));
+    let (_, _, orders) = limiter.headroom(3 * second);
+    assert!(
+        orders < 0.01,
+        "the tighter order count is the headroom: {orders}"
+    );
+    assert!(limiter.clone().with_orders_per_minute(0.0).is_err());
+}
+
 prop_compose! {
     fn side_levels(best: f64, direction: f64)(steps in prop::collection::btree_set(0_i64..30, 0..8), size in 1_u32..5) -> Vec<(f64, f64)> {
         steps.into_iter().map(|step| (((best + direction * step as f64 * 0.1) * 10.0).round() / 10.0, f64::from(size))).collect()
