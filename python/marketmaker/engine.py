@@ -494,6 +494,8 @@ class LiveEngine:
         if halted is not None and runtime.halted is None:
             gate = runtime.maker.risk
             detail = (gate.halt_detail if gate is not None else None) or halted
+            if halted == "book_resync" and runtime.book.last_gap:
+                detail += f" ({runtime.book.last_gap})"
             logger.warning("%s: halted (%s): %s", runtime.symbol, halted, detail)
             if self.journal is not None:
                 self.journal.record_halt(HaltRecord(runtime.symbol, halted, detail, time.time_ns()))
