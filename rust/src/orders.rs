@@ -284,6 +284,9 @@ pub fn diff_with(
         // (A stable sort: orders at one price keep the order they came in.)
         orders.sort_by(|a, b| a.price.total_cmp(&b.price));
         let orders = &orders[..];
+        if kept_as_is(orders, wanted, side, rules) {
+            continue;
+        }
         kept.clear();
         kept.resize(orders.len(), false);
         on_wanted_price.clear();
@@ -389,6 +392,31 @@ pub fn diff_with(
     cancels.append(amends);
     cancels.append(places);
     cancels
+}
+
+/// Whether this side's orders (sorted by price, no two at one price) already are the wanted
+/// levels: one order exactly at each wanted (finite) price and close enough to it, none left
+/// over. Then the matching of [`diff_with`] keeps every order and sends nothing — each order is
+/// at its own level's price and, as no two orders are at one price, at no other level's — so
+/// this one pass stands in for it on the common tick. Anything else (a level moved, a size
+/// changed, a stray or doubled order) takes the full matching.
+fn kept_as_is(orders: &[SideOrder], wanted: &[Quote], side: Side, rules: &DiffRules) -> bool {
+    let levels = wanted.len();
+    if orders.len() != levels {
+        return false;
+    }
+    // The wanted levels from the lowest price up (bids come best, highest, first), to pair
+    // with the orders sorted by price.
+    let ascending = |index: usize| match side {
+        Side::Buy => &wanted[levels - 1 - index],
+        Side::Sell => &wanted[index],
+    };
+    orders.iter().enumerate().all(|(index, order)| {
+        let want = ascending(index);
+        order.price == want.price
+            && want.price.is_finite()
+            && close_enough(order.price, order.size, want, rules)
+    })
 }
 
 /// Splits actions into venue-sized batches of one kind each (Binance 5, Bybit 10), cancels
