@@ -318,9 +318,6 @@ pub fn diff_with(
             orders.sort_by(|a, b| a.price.total_cmp(&b.price));
         }
         let orders = &orders[..];
-        if kept_as_is(orders, wanted, side, rules) {
-            continue;
-        }
         if apart {
             kept.clear();
             kept.resize(orders.len(), false);
@@ -336,7 +333,14 @@ pub fn diff_with(
                 satisfied,
                 first_at_or_above,
             );
+            // Every level served and every order kept (the usual tick): nothing to send.
+            if satisfied.iter().all(|done| *done) && kept.iter().all(|kept| *kept) {
+                continue;
+            }
         } else {
+            if kept_as_is(orders, wanted, side, rules) {
+                continue;
+            }
             kept.clear();
             kept.resize(orders.len(), false);
             on_wanted_price.clear();

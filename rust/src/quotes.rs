@@ -505,7 +505,9 @@ impl QuoteGenerator {
         let banded = self.price_band > 0.0 && inputs.reference_price > 0.0;
         // The models give one size to every level of a side: round it to the lot grid once.
         let mut last_rounding: Option<(u64, f64)> = None;
-        out.reserve(raw.size_hint().0);
+        // Room for every level at once (the levels' iterators know their count as an upper bound).
+        let (fewest, most) = raw.size_hint();
+        out.reserve(most.unwrap_or(fewest));
         for quote in raw {
             if !(quote.price.is_finite()
                 && quote.price > 0.0
