@@ -287,7 +287,7 @@ pub fn diff_with(
         // orders in any order give the same actions, and diffing the result again gives none.
         // (A stable sort: orders at one price keep the order they came in.)
         orders.sort_by(|a, b| a.price.total_cmp(&b.price));
-        let apart = prices_apart(orders, wanted, side);
+        let apart = prices_apart(orders, wanted, side, on_wanted_price, first_at_or_above);
         if !apart {
             // Two orders at one price (or prices within `same_price`'s tolerance that are not
             // equal): the second at a price we already hold is always cancelled, in the order
@@ -326,11 +326,10 @@ pub fn diff_with(
             match_prices_apart(
                 orders,
                 wanted,
-                side,
                 rules,
                 kept,
-                on_wanted_price,
                 satisfied,
+                on_wanted_price,
                 first_at_or_above,
             );
             // Every level served and every order kept (the usual tick): nothing to send.
@@ -454,7 +453,16 @@ pub fn diff_with(
 /// monotone (bids falling, asks rising), and any two of all these prices equal or further apart
 /// than `same_price`'s tolerance at the highest of them. Then `same_price` is plain equality
 /// between any two of them, and [`match_prices_apart`] can match by walking both lists once.
-fn prices_apart(orders: &[SideOrder], wanted: &[Quote], side: Side) -> bool {
+///
+/// On the way it finds, for [`match_prices_apart`], which orders are on a wanted price and the
+/// first order at or above each wanted price (meaningless when it returns false).
+fn prices_apart(
+    orders: &[SideOrder],
+    wanted: &[Quote],
+    side: Side,
+    on_wanted_price: &mut Vec<bool>,
+    first_at_or_above: &mut Vec<usize>,
+) -> bool {
     let levels = wanted.len();
     let ascending = |index: usize| match side {
         Side::Buy => wanted[levels - 1 - index].price,
@@ -477,6 +485,10 @@ fn prices_apart(orders: &[SideOrder], wanted: &[Quote], side: Side) -> bool {
     {
         return false;
     }
+    on_wanted_price.clear();
+    on_wanted_price.resize(orders.len(), false);
+    first_at_or_above.clear();
+    first_at_or_above.resize(levels, 0);
     // Both lists merged: neighbours from the two lists are equal or apart.
     let (mut o, mut w) = (0, 0);
     let mut below = f64::NAN;
@@ -485,8 +497,21 @@ fn prices_apart(orders: &[SideOrder], wanted: &[Quote], side: Side) -> bool {
             o += 1;
             orders[o - 1].price
         } else {
+            // Every order up to this wanted price is behind: the one just behind, if equal,
+            // is the first at or above it.
+            let price = ascending(w);
+            let level = match side {
+                Side::Buy => levels - 1 - w,
+                Side::Sell => w,
+            };
+            first_at_or_above[level] = if o > 0 && orders[o - 1].price == price {
+                on_wanted_price[o - 1] = true;
+                o - 1
+            } else {
+                o
+            };
             w += 1;
-            ascending(w - 1)
+            price
         };
         if below.is_nan() {
             // Also false for NaN.
@@ -502,41 +527,20 @@ fn prices_apart(orders: &[SideOrder], wanted: &[Quote], side: Side) -> bool {
 }
 
 /// The exact and nearest passes of [`diff_with`] for prices that [`prices_apart`] accepted,
-/// where `same_price` is equality: each wanted price's order (if any) is found by one walk over
-/// both sorted lists, and the nearest order within tolerance by looking outward from where the
+/// where `same_price` is equality: each wanted price's order (if any) was found by its one walk
+/// over both sorted lists, and the nearest order within tolerance by looking outward from where the
 /// wanted price falls among the orders, only as far as the price stays within tolerance. Fills
 /// `kept`, `on_wanted_price` and `satisfied` exactly as the general passes do.
 #[allow(clippy::too_many_arguments)]
 fn match_prices_apart(
     orders: &[SideOrder],
     wanted: &[Quote],
-    side: Side,
     rules: &DiffRules,
     kept: &mut [bool],
-    on_wanted_price: &mut Vec<bool>,
     satisfied: &mut [bool],
-    first_at_or_above: &mut Vec<usize>,
+    on_wanted_price: &[bool],
+    first_at_or_above: &[usize],
 ) {
-    let levels = wanted.len();
-    on_wanted_price.clear();
-    on_wanted_price.resize(orders.len(), false);
-    first_at_or_above.clear();
-    first_at_or_above.resize(levels, 0);
-    let mut o = 0;
-    for index in 0..levels {
-        let level = match side {
-            Side::Buy => levels - 1 - index,
-            Side::Sell => index,
-        };
-        let price = wanted[level].price;
-        while o < orders.len() && orders[o].price < price {
-            o += 1;
-        }
-        first_at_or_above[level] = o;
-        if o < orders.len() && orders[o].price == price {
-            on_wanted_price[o] = true;
-        }
-    }
     // Exact prices first: the one order at this price, if it is close enough. (No other level
     // wants this price, so nothing kept it before.)
     for (level, want) in wanted.iter().enumerate() {
