@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use crate::error::{CoreError, CoreResult};
+use crate::orders::LiveOrder;
 use crate::side::Side;
 
 /// Positions smaller than this are flat (float residue of decimal sizes).
@@ -224,6 +225,28 @@ impl Account {
     #[must_use]
     pub fn open_orders(&self) -> &BTreeMap<String, Order> {
         &self.open_orders
+    }
+
+    /// Our open orders as the order diff sees them, written into `live` (by client order id,
+    /// as [`Self::open_orders`]); its entries' strings are reused, so a steady tick allocates
+    /// nothing.
+    pub fn read_live_orders(&self, live: &mut Vec<LiveOrder>) {
+        live.truncate(self.open_orders.len());
+        for (index, order) in self.open_orders.values().enumerate() {
+            if let Some(slot) = live.get_mut(index) {
+                slot.client_order_id.clone_from(&order.client_order_id);
+                slot.side = order.side;
+                slot.price = order.price;
+                slot.size = order.remaining();
+            } else {
+                live.push(LiveOrder {
+                    client_order_id: order.client_order_id.clone(),
+                    side: order.side,
+                    price: order.price,
+                    size: order.remaining(),
+                });
+            }
+        }
     }
 
     /// An open or recently closed order.

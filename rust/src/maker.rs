@@ -71,31 +71,6 @@ pub struct TickScratch {
     pub refused: Vec<Refusal>,
 }
 
-impl TickScratch {
-    /// Our live orders as the diff sees them, copied into buffers (`live`) reused from the
-    /// last tick.
-    fn read_live_orders<'s>(live: &'s mut Vec<LiveOrder>, account: &Account) -> &'s [LiveOrder] {
-        let orders = account.open_orders();
-        live.truncate(orders.len());
-        for (index, order) in orders.values().enumerate() {
-            if let Some(slot) = live.get_mut(index) {
-                slot.client_order_id.clone_from(&order.client_order_id);
-                slot.side = order.side;
-                slot.price = order.price;
-                slot.size = order.remaining();
-            } else {
-                live.push(LiveOrder {
-                    client_order_id: order.client_order_id.clone(),
-                    side: order.side,
-                    price: order.price,
-                    size: order.remaining(),
-                });
-            }
-        }
-        live
-    }
-}
-
 /// Runs one tick after the book changed. Returns the decision and the actions to send
 /// (cancels first, then amends, then places).
 ///
@@ -124,7 +99,8 @@ pub fn tick(
     let book_usable = engine.update(book, tape, event_time) && book.status() == BookStatus::Live;
     let features = *engine.features();
     let mid = book.mid().unwrap_or(0.0);
-    let live = TickScratch::read_live_orders(&mut scratch.live, account);
+    account.read_live_orders(&mut scratch.live);
+    let live = &scratch.live[..];
     if let Some(gate) = risk {
         let state = RiskState {
             now_ns: clock.now_ns,
@@ -161,11 +137,14 @@ pub fn tick(
         if !features.ready {
             return Ok((Decision::Warming, Vec::new()));
         }
-        let ladder = generator.quote(&inputs(book, &features, account, mid, clock))?;
-        let actions = diff_with(&ladder, live, rules, ids, &mut scratch.diff);
+        let ladder = quote_into(
+            &mut scratch.quotes,
+            generator,
+            &inputs(book, &features, account, mid, clock),
+        )?;
+        let actions = diff_with(ladder, live, rules, ids, &mut scratch.diff);
         let (allowed, refused) = gate.filter(actions, &state);
         scratch.refused = refused;
-        scratch.quotes = Some(ladder);
         return Ok((Decision::Quoted, allowed));
     }
     if !book_usable {
@@ -174,10 +153,27 @@ pub fn tick(
     if !features.ready {
         return Ok((Decision::Warming, Vec::new()));
     }
-    let ladder = generator.quote(&inputs(book, &features, account, mid, clock))?;
-    let actions = diff_with(&ladder, live, rules, ids, &mut scratch.diff);
-    scratch.quotes = Some(ladder);
+    let ladder = quote_into(
+        &mut scratch.quotes,
+        generator,
+        &inputs(book, &features, account, mid, clock),
+    )?;
+    let actions = diff_with(ladder, live, rules, ids, &mut scratch.diff);
     Ok((Decision::Quoted, actions))
+}
+
+/// Quotes into the last tick's ladder, reusing its lists; on an error the last ladder stays as
+/// it was.
+fn quote_into<'l>(
+    quotes: &'l mut Option<QuoteLadder>,
+    generator: &QuoteGenerator,
+    inputs: &QuoteInputs,
+) -> CoreResult<&'l QuoteLadder> {
+    match quotes {
+        Some(ladder) => generator.quote_into(inputs, ladder)?,
+        None => *quotes = Some(generator.quote(inputs)?),
+    }
+    Ok(quotes.get_or_insert_with(QuoteLadder::default))
 }
 
 fn inputs(

@@ -180,9 +180,22 @@ impl DiffRules {
 
 #[inline]
 fn close_enough(price: f64, size: f64, want: &Quote, rules: &DiffRules) -> bool {
+    price_close_enough(price, want, rules) && size_close_enough(size, want, rules)
+}
+
+/// The price half of [`close_enough`]. Over prices sorted away from `want` it holds for a run
+/// and then fails for good (every step is a monotone float operation).
+#[inline]
+fn price_close_enough(price: f64, want: &Quote, rules: &DiffRules) -> bool {
     let price_bps = (price - want.price).abs() / want.price * 1e4;
+    price_bps <= rules.requote_tolerance_bps + 1e-9
+}
+
+/// The size half of [`close_enough`].
+#[inline]
+fn size_close_enough(size: f64, want: &Quote, rules: &DiffRules) -> bool {
     let size_fraction = (size - want.size).abs() / want.size;
-    price_bps <= rules.requote_tolerance_bps + 1e-9 && size_fraction <= rules.size_tolerance + 1e-12
+    size_fraction <= rules.size_tolerance + 1e-12
 }
 
 /// Same price to well within a tick (prices on one grid differ by at least a tick).
@@ -228,6 +241,8 @@ pub struct DiffScratch {
     resting: Vec<f64>,
     /// Indices into `orders`.
     spare: Vec<usize>,
+    /// For each wanted level, the first of `orders` at or above its price.
+    first_at_or_above: Vec<usize>,
     amends: Vec<OrderAction>,
     places: Vec<OrderAction>,
 }
@@ -249,6 +264,7 @@ pub fn diff_with(
         satisfied,
         resting,
         spare,
+        first_at_or_above,
         amends,
         places,
     } = scratch;
@@ -256,81 +272,122 @@ pub fn diff_with(
     places.clear();
     for (side, wanted) in [(Side::Buy, &desired.bids), (Side::Sell, &desired.asks)] {
         orders.clear();
-        for (index, order) in live.iter().enumerate() {
-            if order.side != side {
-                continue;
-            }
-            // A second order at a price we already hold is always cancelled.
-            if orders
-                .iter()
-                .any(|held| same_price(held.price, order.price))
-            {
-                cancels.push(OrderAction::Cancel {
-                    client_order_id: order.client_order_id.clone(),
-                    side,
-                    price: order.price,
-                });
-            } else {
-                orders.push(SideOrder {
+        orders.extend(
+            live.iter()
+                .enumerate()
+                .filter(|(_, order)| order.side == side)
+                .map(|(index, order)| SideOrder {
                     price: order.price,
                     size: order.size,
                     live: index,
-                });
-            }
-        }
+                }),
+        );
         // By price, so that the matching below (ties between equally near orders, the choice of
         // a spare to amend) does not depend on the order the live orders came in: the same
         // orders in any order give the same actions, and diffing the result again gives none.
         // (A stable sort: orders at one price keep the order they came in.)
         orders.sort_by(|a, b| a.price.total_cmp(&b.price));
-        let orders = &orders[..];
-        kept.clear();
-        kept.resize(orders.len(), false);
-        on_wanted_price.clear();
-        on_wanted_price.extend(orders.iter().map(|order| {
-            wanted
-                .iter()
-                .any(|want| same_price(want.price, order.price))
-        }));
-        satisfied.clear();
-        satisfied.resize(wanted.len(), false);
-        // Exact prices first: at most one order per price is left, so the first match is it.
-        // Only an order on some wanted price can be at this one.
-        for (want, done) in wanted.iter().zip(satisfied.iter_mut()) {
-            if let Some(o) = (0..orders.len()).find(|&o| {
-                on_wanted_price[o]
-                    && !kept[o]
-                    && same_price(orders[o].price, want.price)
-                    && close_enough(orders[o].price, orders[o].size, want, rules)
-            }) {
-                kept[o] = true;
-                *done = true;
-            }
-        }
-        // Then the nearest within tolerance. An order resting on another wanted price serves
-        // that level or none: it must not block it by serving a neighbour.
-        if satisfied.iter().any(|done| !done) {
-            for (want, done) in wanted.iter().zip(satisfied.iter_mut()) {
-                if *done {
+        let apart = prices_apart(orders, wanted, side, on_wanted_price, first_at_or_above);
+        if !apart {
+            // Two orders at one price (or prices within `same_price`'s tolerance that are not
+            // equal): the second at a price we already hold is always cancelled, in the order
+            // they came in.
+            orders.clear();
+            for (index, order) in live.iter().enumerate() {
+                if order.side != side {
                     continue;
                 }
-                let mut best: Option<(usize, f64)> = None;
-                for (o, order) in orders.iter().enumerate() {
-                    if kept[o]
-                        || on_wanted_price[o]
-                        || !close_enough(order.price, order.size, want, rules)
-                    {
-                        continue;
-                    }
-                    // The first of equally near orders, as `min_by` picks.
-                    let distance = (order.price - want.price).abs();
-                    if best.is_none_or(|(_, nearest)| distance.total_cmp(&nearest).is_lt()) {
-                        best = Some((o, distance));
-                    }
+                // A second order at a price we already hold is always cancelled.
+                if orders
+                    .iter()
+                    .any(|held| same_price(held.price, order.price))
+                {
+                    cancels.push(OrderAction::Cancel {
+                        client_order_id: order.client_order_id.clone(),
+                        side,
+                        price: order.price,
+                    });
+                } else {
+                    orders.push(SideOrder {
+                        price: order.price,
+                        size: order.size,
+                        live: index,
+                    });
                 }
-                if let Some((o, _)) = best {
+            }
+            orders.sort_by(|a, b| a.price.total_cmp(&b.price));
+        }
+        let orders = &orders[..];
+        if apart {
+            kept.clear();
+            kept.resize(orders.len(), false);
+            satisfied.clear();
+            satisfied.resize(wanted.len(), false);
+            match_prices_apart(
+                orders,
+                wanted,
+                rules,
+                kept,
+                satisfied,
+                on_wanted_price,
+                first_at_or_above,
+            );
+            // Every level served and every order kept (the usual tick): nothing to send.
+            if satisfied.iter().all(|done| *done) && kept.iter().all(|kept| *kept) {
+                continue;
+            }
+        } else {
+            if kept_as_is(orders, wanted, side, rules) {
+                continue;
+            }
+            kept.clear();
+            kept.resize(orders.len(), false);
+            on_wanted_price.clear();
+            on_wanted_price.extend(orders.iter().map(|order| {
+                wanted
+                    .iter()
+                    .any(|want| same_price(want.price, order.price))
+            }));
+            satisfied.clear();
+            satisfied.resize(wanted.len(), false);
+            // Exact prices first: at most one order per price is left, so the first match is it.
+            // Only an order on some wanted price can be at this one.
+            for (want, done) in wanted.iter().zip(satisfied.iter_mut()) {
+                if let Some(o) = (0..orders.len()).find(|&o| {
+                    on_wanted_price[o]
+                        && !kept[o]
+                        && same_price(orders[o].price, want.price)
+                        && close_enough(orders[o].price, orders[o].size, want, rules)
+                }) {
                     kept[o] = true;
                     *done = true;
+                }
+            }
+            // Then the nearest within tolerance. An order resting on another wanted price serves
+            // that level or none: it must not block it by serving a neighbour.
+            if satisfied.iter().any(|done| !done) {
+                for (want, done) in wanted.iter().zip(satisfied.iter_mut()) {
+                    if *done {
+                        continue;
+                    }
+                    let mut best: Option<(usize, f64)> = None;
+                    for (o, order) in orders.iter().enumerate() {
+                        if kept[o]
+                            || on_wanted_price[o]
+                            || !close_enough(order.price, order.size, want, rules)
+                        {
+                            continue;
+                        }
+                        // The first of equally near orders, as `min_by` picks.
+                        let distance = (order.price - want.price).abs();
+                        if best.is_none_or(|(_, nearest)| distance.total_cmp(&nearest).is_lt()) {
+                            best = Some((o, distance));
+                        }
+                    }
+                    if let Some((o, _)) = best {
+                        kept[o] = true;
+                        *done = true;
+                    }
                 }
             }
         }
@@ -389,6 +446,175 @@ pub fn diff_with(
     cancels.append(amends);
     cancels.append(places);
     cancels
+}
+
+/// Whether this side's orders (sorted by price) and wanted prices are positive, finite and
+/// either equal or clearly apart: no two orders at one price, the wanted levels strictly
+/// monotone (bids falling, asks rising), and any two of all these prices equal or further apart
+/// than `same_price`'s tolerance at the highest of them. Then `same_price` is plain equality
+/// between any two of them, and [`match_prices_apart`] can match by walking both lists once.
+///
+/// On the way it finds, for [`match_prices_apart`], which orders are on a wanted price and the
+/// first order at or above each wanted price (meaningless when it returns false).
+fn prices_apart(
+    orders: &[SideOrder],
+    wanted: &[Quote],
+    side: Side,
+    on_wanted_price: &mut Vec<bool>,
+    first_at_or_above: &mut Vec<usize>,
+) -> bool {
+    let levels = wanted.len();
+    let ascending = |index: usize| match side {
+        Side::Buy => wanted[levels - 1 - index].price,
+        Side::Sell => wanted[index].price,
+    };
+    let highest_order = orders.last().map_or(0.0, |order| order.price);
+    let highest_wanted = levels.checked_sub(1).map_or(0.0, ascending);
+    let highest = highest_order.max(highest_wanted);
+    if !highest.is_finite() {
+        return false;
+    }
+    // `same_price(a, b)` allows `1e-9 × max(|a|, |b|)`, at most this for any two of these
+    // prices; float subtraction is monotone, so pairs further apart than neighbours are too.
+    let tolerance = 1e-9 * highest;
+    let rising = |below: f64, above: f64| above - below > tolerance;
+    if orders
+        .windows(2)
+        .any(|pair| !rising(pair[0].price, pair[1].price))
+        || (1..levels).any(|index| !rising(ascending(index - 1), ascending(index)))
+    {
+        return false;
+    }
+    on_wanted_price.clear();
+    on_wanted_price.resize(orders.len(), false);
+    first_at_or_above.clear();
+    first_at_or_above.resize(levels, 0);
+    // Both lists merged: neighbours from the two lists are equal or apart.
+    let (mut o, mut w) = (0, 0);
+    let mut below = f64::NAN;
+    while o < orders.len() || w < levels {
+        let price = if w == levels || (o < orders.len() && orders[o].price <= ascending(w)) {
+            o += 1;
+            orders[o - 1].price
+        } else {
+            // Every order up to this wanted price is behind: the one just behind, if equal,
+            // is the first at or above it.
+            let price = ascending(w);
+            let level = match side {
+                Side::Buy => levels - 1 - w,
+                Side::Sell => w,
+            };
+            first_at_or_above[level] = if o > 0 && orders[o - 1].price == price {
+                on_wanted_price[o - 1] = true;
+                o - 1
+            } else {
+                o
+            };
+            w += 1;
+            price
+        };
+        if below.is_nan() {
+            // Also false for NaN.
+            if price.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+                return false;
+            }
+        } else if !(price == below || rising(below, price)) {
+            return false;
+        }
+        below = price;
+    }
+    true
+}
+
+/// The exact and nearest passes of [`diff_with`] for prices that [`prices_apart`] accepted,
+/// where `same_price` is equality: each wanted price's order (if any) was found by its one walk
+/// over both sorted lists, and the nearest order within tolerance by looking outward from where the
+/// wanted price falls among the orders, only as far as the price stays within tolerance. Fills
+/// `kept`, `on_wanted_price` and `satisfied` exactly as the general passes do.
+#[allow(clippy::too_many_arguments)]
+fn match_prices_apart(
+    orders: &[SideOrder],
+    wanted: &[Quote],
+    rules: &DiffRules,
+    kept: &mut [bool],
+    satisfied: &mut [bool],
+    on_wanted_price: &[bool],
+    first_at_or_above: &[usize],
+) {
+    // Exact prices first: the one order at this price, if it is close enough. (No other level
+    // wants this price, so nothing kept it before.)
+    for (level, want) in wanted.iter().enumerate() {
+        let o = first_at_or_above[level];
+        if o < orders.len()
+            && orders[o].price == want.price
+            && close_enough(orders[o].price, orders[o].size, want, rules)
+        {
+            kept[o] = true;
+            satisfied[level] = true;
+        }
+    }
+    // Then the nearest within tolerance, the lowest-priced of equally near ones, among orders
+    // not kept and not on another wanted price.
+    for (level, want) in wanted.iter().enumerate() {
+        if satisfied[level] {
+            continue;
+        }
+        let start = first_at_or_above[level];
+        let mut best: Option<(usize, f64)> = None;
+        let consider = |o: usize, best: &mut Option<(usize, f64)>| {
+            let order = &orders[o];
+            if kept[o] || on_wanted_price[o] || !size_close_enough(order.size, want, rules) {
+                return;
+            }
+            let distance = (order.price - want.price).abs();
+            if best.is_none_or(|(nearest_o, nearest)| {
+                distance < nearest || (distance == nearest && o < nearest_o)
+            }) {
+                *best = Some((o, distance));
+            }
+        };
+        for o in (0..start).rev() {
+            if !price_close_enough(orders[o].price, want, rules) {
+                break;
+            }
+            consider(o, &mut best);
+        }
+        for (o, order) in orders.iter().enumerate().skip(start) {
+            if !price_close_enough(order.price, want, rules) {
+                break;
+            }
+            consider(o, &mut best);
+        }
+        if let Some((o, _)) = best {
+            kept[o] = true;
+            satisfied[level] = true;
+        }
+    }
+}
+
+/// Whether this side's orders (sorted by price, no two at one price) already are the wanted
+/// levels: one order exactly at each wanted (finite) price and close enough to it, none left
+/// over. Then the matching of [`diff_with`] keeps every order and sends nothing — each order is
+/// at its own level's price and, as no two orders are at one price, at no other level's — so
+/// this one pass stands in for it on the common tick. Anything else (a level moved, a size
+/// changed, a stray or doubled order) takes the full matching.
+fn kept_as_is(orders: &[SideOrder], wanted: &[Quote], side: Side, rules: &DiffRules) -> bool {
+    let levels = wanted.len();
+    if orders.len() != levels {
+        return false;
+    }
+    // The wanted levels from the lowest price up (bids come best, highest, first), to pair
+    // with the orders sorted by price.
+    let ascending = |index: usize| match side {
+        Side::Buy => &wanted[levels - 1 - index],
+        Side::Sell => &wanted[index],
+    };
+    orders.iter().enumerate().all(|(index, order)| {
+        let want = ascending(index);
+        order.price == want.price
+            && want.price.is_finite()
+            && close_enough(order.price, order.size, want, rules)
+    })
 }
 
 /// Splits actions into venue-sized batches of one kind each (Binance 5, Bybit 10), cancels

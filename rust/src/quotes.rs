@@ -397,32 +397,39 @@ impl QuoteGenerator {
     /// The ladder for these inputs, fitted to the instrument's rules. An input that makes no
     /// sense (no mid, a NaN) gives an error, never a quote.
     pub fn quote(&self, inputs: &QuoteInputs) -> CoreResult<QuoteLadder> {
-        check_positive("mid", inputs.mid)?;
-        for (name, value) in [
-            ("best_bid", inputs.best_bid),
-            ("best_ask", inputs.best_ask),
-            ("microprice", inputs.microprice),
-            ("balance", inputs.balance),
-            ("time_left", inputs.time_left),
-            ("reference_price", inputs.reference_price),
-            ("volatility", inputs.volatility),
-        ] {
-            check_non_negative(name, value)?;
-        }
-        if !inputs.inventory.is_finite() {
-            return Err(CoreError::InvalidParameter(format!(
-                "inventory must be finite, got {}",
-                inputs.inventory
-            )));
-        }
-        if !inputs.skew.is_finite() {
-            return Err(CoreError::InvalidParameter(format!(
-                "skew must be finite, got {}",
-                inputs.skew
-            )));
-        }
-        let (raw_bids, raw_asks, reservation, half_spread) = match &self.model {
-            QuoteModel::Ladder(p) => Self::ladder(p, inputs),
+        let mut ladder = QuoteLadder::default();
+        self.quote_into(inputs, &mut ladder)?;
+        Ok(ladder)
+    }
+
+    /// [`Self::quote`] into `ladder`, reusing its lists (the per-tick path allocates nothing).
+    /// On an error `ladder` is unchanged.
+    pub fn quote_into(&self, inputs: &QuoteInputs, ladder: &mut QuoteLadder) -> CoreResult<()> {
+        check_inputs(inputs)?;
+        ladder.bids.clear();
+        ladder.asks.clear();
+        match &self.model {
+            QuoteModel::Ladder(p) => {
+                let shape = LadderShape::new(p, inputs);
+                if shape.bids_open {
+                    self.fit(
+                        shape.side(-1.0, shape.bid_size),
+                        true,
+                        inputs,
+                        &mut ladder.bids,
+                    );
+                }
+                if shape.asks_open {
+                    self.fit(
+                        shape.side(1.0, shape.ask_size),
+                        false,
+                        inputs,
+                        &mut ladder.asks,
+                    );
+                }
+                ladder.reservation_price = shape.centre;
+                ladder.half_spread = shape.half_spread;
+            }
             QuoteModel::AvellanedaStoikov(p) => {
                 let time_left = if p.rolling {
                     p.horizon
@@ -437,78 +444,184 @@ impl QuoteGenerator {
                     time_left,
                 );
                 let half = optimal_spread(p.gamma, p.kappa, inputs.volatility, time_left) / 2.0;
-                let (bids, asks) = Self::bounded_levels(
-                    r - half,
-                    r + half,
-                    inputs.mid,
-                    p.order_size,
-                    p.orders_per_side,
-                    p.level_spacing_bps,
-                    inputs.inventory,
-                    p.max_inventory,
-                );
-                (bids, asks, r, half)
+                let levels = EvenLevels {
+                    step: inputs.mid * p.level_spacing_bps / 1e4,
+                    size: p.order_size,
+                    levels: p.orders_per_side,
+                };
+                if inputs.inventory < p.max_inventory {
+                    self.fit(levels.side(r - half, -1.0), true, inputs, &mut ladder.bids);
+                }
+                if inputs.inventory > -p.max_inventory {
+                    self.fit(levels.side(r + half, 1.0), false, inputs, &mut ladder.asks);
+                }
+                ladder.reservation_price = r;
+                ladder.half_spread = half;
             }
             QuoteModel::Glft(p) => {
                 let (half, skew) =
                     glft_half_spread_and_skew(p.gamma, p.kappa, p.arrival_rate, inputs.volatility);
                 let bid = inputs.mid - (half + skew * inputs.inventory);
                 let ask = inputs.mid + (half - skew * inputs.inventory);
-                let (bids, asks) = Self::bounded_levels(
-                    bid,
-                    ask,
-                    inputs.mid,
-                    p.order_size,
-                    p.orders_per_side,
-                    p.level_spacing_bps,
-                    inputs.inventory,
-                    p.max_inventory,
-                );
-                (bids, asks, (bid + ask) / 2.0, half)
+                let levels = EvenLevels {
+                    step: inputs.mid * p.level_spacing_bps / 1e4,
+                    size: p.order_size,
+                    levels: p.orders_per_side,
+                };
+                if inputs.inventory < p.max_inventory {
+                    self.fit(levels.side(bid, -1.0), true, inputs, &mut ladder.bids);
+                }
+                if inputs.inventory > -p.max_inventory {
+                    self.fit(levels.side(ask, 1.0), false, inputs, &mut ladder.asks);
+                }
+                ladder.reservation_price = (bid + ask) / 2.0;
+                ladder.half_spread = half;
             }
+        }
+        Ok(())
+    }
+
+    /// Rounds to the grids (bids down, asks up, sizes down), keeps post-only safety and the
+    /// price band, drops what is below the minimum size or notional, and merges levels that
+    /// round to one price. The result, appended to `out`, is strictly monotone, best first.
+    fn fit(
+        &self,
+        raw: impl Iterator<Item = Quote>,
+        is_bid: bool,
+        inputs: &QuoteInputs,
+        out: &mut Vec<Quote>,
+    ) {
+        let grid = &self.rules.price_grid;
+        let tick_size = grid.tick_size();
+        // Post-only: a bid never at or above the best ask, an ask never at or below the best
+        // bid. The limit is the same for every level of the side.
+        let post_only_limit = if is_bid && inputs.best_ask > 0.0 {
+            Some(grid.ticks_at_or_above(inputs.best_ask) - 1)
+        } else if !is_bid && inputs.best_bid > 0.0 {
+            Some(grid.ticks_at_or_below(inputs.best_bid) + 1)
+        } else {
+            None
         };
-        Ok(QuoteLadder {
-            bids: self.fit(&raw_bids, true, inputs),
-            asks: self.fit(&raw_asks, false, inputs),
-            reservation_price: reservation,
-            half_spread,
+        let banded = self.price_band > 0.0 && inputs.reference_price > 0.0;
+        // The models give one size to every level of a side: round it to the lot grid once.
+        let mut last_rounding: Option<(u64, f64)> = None;
+        // Room for every level at once (the levels' iterators know their count as an upper bound).
+        let (fewest, most) = raw.size_hint();
+        out.reserve(most.unwrap_or(fewest));
+        for quote in raw {
+            if !(quote.price.is_finite()
+                && quote.price > 0.0
+                && quote.size.is_finite()
+                && quote.size > 0.0)
+            {
+                continue;
+            }
+            let mut ticks = if is_bid {
+                grid.ticks_at_or_below(quote.price)
+            } else {
+                grid.ticks_at_or_above(quote.price)
+            };
+            match post_only_limit {
+                Some(limit) if is_bid => ticks = ticks.min(limit),
+                Some(limit) => ticks = ticks.max(limit),
+                None => {}
+            }
+            if ticks <= 0 {
+                continue;
+            }
+            let price = grid.price(ticks);
+            if banded && (price / inputs.reference_price - 1.0).abs() > self.price_band + 1e-12 {
+                continue;
+            }
+            let size = match last_rounding {
+                Some((raw_size, size)) if raw_size == quote.size.to_bits() => size,
+                _ => {
+                    let size = self.rules.round_size_down(quote.size);
+                    last_rounding = Some((quote.size.to_bits(), size));
+                    size
+                }
+            };
+            if size <= 0.0 || size < self.rules.min_size || price * size < self.rules.min_notional {
+                continue;
+            }
+            match out.last_mut() {
+                Some(last) if (last.price - price).abs() < tick_size / 2.0 => {
+                    last.size = self.rules.round_size_down(last.size + size);
+                }
+                Some(last) if (is_bid && price > last.price) || (!is_bid && price < last.price) => {
+                    // Out of order after clamping (post-only pushed an inner level outward):
+                    // keep the ladder monotone by dropping it.
+                }
+                _ => out.push(Quote { price, size }),
+            }
+        }
+    }
+}
+
+/// Checks the inputs every model reads.
+fn check_inputs(inputs: &QuoteInputs) -> CoreResult<()> {
+    check_positive("mid", inputs.mid)?;
+    for (name, value) in [
+        ("best_bid", inputs.best_bid),
+        ("best_ask", inputs.best_ask),
+        ("microprice", inputs.microprice),
+        ("balance", inputs.balance),
+        ("time_left", inputs.time_left),
+        ("reference_price", inputs.reference_price),
+        ("volatility", inputs.volatility),
+    ] {
+        check_non_negative(name, value)?;
+    }
+    if !inputs.inventory.is_finite() {
+        return Err(CoreError::InvalidParameter(format!(
+            "inventory must be finite, got {}",
+            inputs.inventory
+        )));
+    }
+    if !inputs.skew.is_finite() {
+        return Err(CoreError::InvalidParameter(format!(
+            "skew must be finite, got {}",
+            inputs.skew
+        )));
+    }
+    Ok(())
+}
+
+/// Avellaneda–Stoikov and GLFT levels: `levels` quotes of one size, `step` apart from the
+/// innermost.
+struct EvenLevels {
+    step: f64,
+    size: f64,
+    levels: usize,
+}
+
+impl EvenLevels {
+    /// One side's raw quotes, from `start` outward (`direction` −1 for bids, +1 for asks).
+    fn side(&self, start: f64, direction: f64) -> impl Iterator<Item = Quote> {
+        let (step, size) = (self.step, self.size);
+        (0..self.levels).map(move |level| Quote {
+            price: start + direction * step * level as f64,
+            size,
         })
     }
+}
 
-    #[allow(clippy::too_many_arguments)]
-    fn bounded_levels(
-        bid: f64,
-        ask: f64,
-        mid: f64,
-        size: f64,
-        levels: usize,
-        spacing_bps: f64,
-        inventory: f64,
-        max_inventory: f64,
-    ) -> (Vec<Quote>, Vec<Quote>) {
-        let step = mid * spacing_bps / 1e4;
-        let side = |start: f64, direction: f64| -> Vec<Quote> {
-            (0..levels)
-                .map(|level| Quote {
-                    price: start + direction * step * level as f64,
-                    size,
-                })
-                .collect()
-        };
-        let bids = if inventory >= max_inventory {
-            Vec::new()
-        } else {
-            side(bid, -1.0)
-        };
-        let asks = if inventory <= -max_inventory {
-            Vec::new()
-        } else {
-            side(ask, 1.0)
-        };
-        (bids, asks)
-    }
+/// The original bot's ladder before the instrument's rules: centre, half-spread, geometric
+/// spacing, sizes, and which sides quote at all.
+struct LadderShape {
+    centre: f64,
+    half_spread: f64,
+    /// Each level is this many times further from the centre than the one inside it.
+    ratio: f64,
+    levels: usize,
+    bid_size: f64,
+    ask_size: f64,
+    bids_open: bool,
+    asks_open: bool,
+}
 
-    fn ladder(p: &LadderParams, inputs: &QuoteInputs) -> (Vec<Quote>, Vec<Quote>, f64, f64) {
+impl LadderShape {
+    fn new(p: &LadderParams, inputs: &QuoteInputs) -> Self {
         let anchor = if p.anchor == Anchor::Microprice && inputs.microprice > 0.0 {
             inputs.microprice
         } else {
@@ -536,84 +649,35 @@ impl QuoteGenerator {
             1.0
         };
         let side_size = budget * p.size_fraction / anchor / levels as f64;
-        let bid_size = side_size * (1.0 + skew);
-        let ask_size = side_size * (1.0 - skew);
-        let mut distance = half_spread;
-        let mut bids = Vec::with_capacity(levels);
-        let mut asks = Vec::with_capacity(levels);
-        for _ in 0..levels {
-            bids.push(Quote {
-                price: centre - distance,
-                size: bid_size,
-            });
-            asks.push(Quote {
-                price: centre + distance,
-                size: ask_size,
-            });
-            distance *= ratio;
+        // Written as "not at the limit" so that a NaN ratio quotes both sides, as it always has.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
+        let (bids_open, asks_open) = (
+            !(inventory_ratio >= p.inventory_limit),
+            !(inventory_ratio <= -p.inventory_limit),
+        );
+        Self {
+            centre,
+            half_spread,
+            ratio,
+            levels,
+            bid_size: side_size * (1.0 + skew),
+            ask_size: side_size * (1.0 - skew),
+            bids_open,
+            asks_open,
         }
-        if inventory_ratio >= p.inventory_limit {
-            bids.clear();
-        }
-        if inventory_ratio <= -p.inventory_limit {
-            asks.clear();
-        }
-        (bids, asks, centre, half_spread)
     }
 
-    /// Rounds to the grids (bids down, asks up, sizes down), keeps post-only safety and the
-    /// price band, drops what is below the minimum size or notional, and merges levels that
-    /// round to one price. The result is strictly monotone, best first.
-    fn fit(&self, raw: &[Quote], is_bid: bool, inputs: &QuoteInputs) -> Vec<Quote> {
-        let grid = &self.rules.price_grid;
-        let tick_size = grid.tick_size();
-        let mut out: Vec<Quote> = Vec::with_capacity(raw.len());
-        for quote in raw {
-            if !(quote.price.is_finite()
-                && quote.price > 0.0
-                && quote.size.is_finite()
-                && quote.size > 0.0)
-            {
-                continue;
-            }
-            let mut ticks = if is_bid {
-                grid.ticks_at_or_below(quote.price)
-            } else {
-                grid.ticks_at_or_above(quote.price)
+    /// One side's raw quotes from the innermost out (`direction` −1 for bids, +1 for asks).
+    fn side(&self, direction: f64, size: f64) -> impl Iterator<Item = Quote> {
+        let (centre, ratio) = (self.centre, self.ratio);
+        (0..self.levels).scan(self.half_spread, move |distance, _| {
+            let quote = Quote {
+                price: centre + direction * *distance,
+                size,
             };
-            // Post-only: a bid never at or above the best ask, an ask never at or below the best bid.
-            if is_bid && inputs.best_ask > 0.0 {
-                ticks = ticks.min(grid.ticks_at_or_above(inputs.best_ask) - 1);
-            }
-            if !is_bid && inputs.best_bid > 0.0 {
-                ticks = ticks.max(grid.ticks_at_or_below(inputs.best_bid) + 1);
-            }
-            if ticks <= 0 {
-                continue;
-            }
-            let price = grid.price(ticks);
-            if self.price_band > 0.0
-                && inputs.reference_price > 0.0
-                && (price / inputs.reference_price - 1.0).abs() > self.price_band + 1e-12
-            {
-                continue;
-            }
-            let size = self.rules.round_size_down(quote.size);
-            if size <= 0.0 || size < self.rules.min_size || price * size < self.rules.min_notional {
-                continue;
-            }
-            match out.last_mut() {
-                Some(last) if (last.price - price).abs() < tick_size / 2.0 => {
-                    last.size = self.rules.round_size_down(last.size + size);
-                }
-                Some(last) if (is_bid && price > last.price) || (!is_bid && price < last.price) => {
-                    // Out of order after clamping (post-only pushed an inner level outward):
-                    // keep the ladder monotone by dropping it.
-                }
-                _ => out.push(Quote { price, size }),
-            }
-        }
-        out
+            *distance *= ratio;
+            Some(quote)
+        })
     }
 }
 

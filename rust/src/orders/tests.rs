@@ -533,3 +533,138 @@ proptest! {
         }
     }
 }
+
+/// How a live order is made from a wanted level in the steady-ladder test.
+#[derive(Debug, Clone, Copy)]
+enum Drift {
+    /// Exactly at the level.
+    Exact,
+    /// At the level with the size scaled.
+    Size(f64),
+    /// Within `same_price`'s tolerance of the level but not equal to it.
+    Nudged(f64),
+    /// A tick away.
+    Moved,
+    /// Not there.
+    Gone,
+    /// There twice.
+    Twice,
+}
+
+fn drift() -> impl Strategy<Value = Drift> {
+    prop_oneof![
+        6 => Just(Drift::Exact),
+        1 => prop_oneof![Just(1.2), Just(2.0), 0.5_f64..1.5].prop_map(Drift::Size),
+        1 => prop_oneof![Just(5e-10), Just(-5e-10), Just(1e-9), -2e-9_f64..2e-9].prop_map(Drift::Nudged),
+        1 => Just(Drift::Moved),
+        1 => Just(Drift::Gone),
+        1 => Just(Drift::Twice),
+    ]
+}
+
+/// A side's levels from the best outward, a tick or more apart, sometimes with two levels
+/// closer than `same_price`'s tolerance.
+fn steady_side(
+    best: f64,
+    direction: f64,
+    steps: &[i64],
+    squeeze: Option<usize>,
+) -> Vec<(f64, f64)> {
+    let mut levels: Vec<(f64, f64)> = steps
+        .iter()
+        .map(|step| {
+            (
+                ((best + direction * *step as f64 * 0.1) * 10.0).round() / 10.0,
+                1.0 + *step as f64 % 3.0,
+            )
+        })
+        .collect();
+    if let Some(at) = squeeze {
+        if at + 1 < levels.len() {
+            levels[at + 1].0 = levels[at].0 * (1.0 + direction * 3e-10);
+        }
+    }
+    levels
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// Live orders that mostly are the wanted ladder already (as on most ticks), with some
+    /// levels drifted, gone, doubled, nudged within the price tolerance, plus strays, in any
+    /// order: the diff gives exactly the reference's actions — whether the one-pass check for
+    /// an unchanged side or the full matching decides.
+    #[test]
+    fn the_diff_of_a_nearly_steady_ladder_gives_the_reference_actions(
+        bid_steps in prop::collection::btree_set(0_i64..30, 0..7),
+        ask_steps in prop::collection::btree_set(0_i64..30, 0..7),
+        squeeze in prop::option::weighted(0.1, 0_usize..6),
+        drifts in prop::collection::vec(drift(), 14),
+        strays in prop::collection::vec((any::<bool>(), 0_i64..40, 1_u32..4), 0..2),
+        rotation in 0_usize..14,
+        tolerance in prop_oneof![Just(0.0), Just(1.0), 0.0_f64..40.0],
+        size_tolerance in prop_oneof![Just(0.25), Just(0.0), 0.0_f64..1.0],
+        amend in any::<bool>(),
+    ) {
+        let bid_steps: Vec<i64> = bid_steps.into_iter().collect();
+        let ask_steps: Vec<i64> = ask_steps.into_iter().collect();
+        let want = ladder(&steady_side(100.0, -1.0, &bid_steps, squeeze), &steady_side(100.5, 1.0, &ask_steps, squeeze));
+        let mut orders = Vec::new();
+        let levels = want.bids.iter().map(|q| (Side::Buy, q)).chain(want.asks.iter().map(|q| (Side::Sell, q)));
+        for ((side, quote), drift) in levels.zip(drifts) {
+            let id = format!("o{}", orders.len());
+            let outward = if side == Side::Buy { -0.1 } else { 0.1 };
+            match drift {
+                Drift::Exact => orders.push(live(&id, side, quote.price, quote.size)),
+                Drift::Size(scale) => orders.push(live(&id, side, quote.price, quote.size * scale)),
+                Drift::Nudged(by) => orders.push(live(&id, side, quote.price * (1.0 + by), quote.size)),
+                Drift::Moved => orders.push(live(&id, side, quote.price + outward, quote.size)),
+                Drift::Gone => {}
+                Drift::Twice => {
+                    orders.push(live(&id, side, quote.price, quote.size));
+                    orders.push(live(&format!("{id}b"), side, quote.price, quote.size));
+                }
+            }
+        }
+        for (i, (is_bid, step, size)) in strays.iter().enumerate() {
+            let (side, price) = if *is_bid { (Side::Buy, 100.0 - *step as f64 * 0.1) } else { (Side::Sell, 100.5 + *step as f64 * 0.1) };
+            orders.push(live(&format!("s{i}"), side, (price * 10.0).round() / 10.0, f64::from(*size)));
+        }
+        if !orders.is_empty() {
+            let by = rotation % orders.len();
+            orders.rotate_left(by);
+        }
+        let rules = DiffRules { requote_tolerance_bps: tolerance, size_tolerance, supports_amend: amend };
+        let mut ids = ClientOrderIds::new("p-").unwrap();
+        let mut reference_ids = ids.clone();
+        let mut scratch = DiffScratch::default();
+        for _ in 0..2 {
+            let expected = diff_reference(&want, &orders, &rules, &mut reference_ids);
+            prop_assert_eq!(diff_with(&want, &orders, &rules, &mut ids, &mut scratch), expected);
+        }
+    }
+}
+
+#[test]
+fn an_unchanged_ladder_sends_nothing_and_a_changed_one_does() {
+    let rules = DiffRules::default();
+    let mut ids = ClientOrderIds::new("t-").unwrap();
+    let want = ladder(&[(100.0, 1.0), (99.9, 1.0)], &[(100.1, 1.0), (100.2, 1.0)]);
+    let mut orders = vec![
+        live("a", Side::Sell, 100.2, 1.0),
+        live("b", Side::Buy, 99.9, 1.0),
+        live("c", Side::Sell, 100.1, 1.0),
+        live("d", Side::Buy, 100.0, 1.1),
+    ];
+    assert!(diff(&want, &orders, &rules, &mut ids).is_empty());
+    // A size past the tolerance: replaced.
+    orders[3].size = 2.0;
+    let actions = diff(&want, &orders, &rules, &mut ids);
+    assert_eq!(actions.len(), 2);
+    assert!(
+        matches!(&actions[0], OrderAction::Cancel { client_order_id, .. } if client_order_id == "d")
+    );
+    assert!(
+        matches!(&actions[1], OrderAction::Place { side: Side::Buy, price, .. } if *price == 100.0)
+    );
+}

@@ -104,22 +104,13 @@ impl PyOrderAction {
     }
 }
 
-fn live_orders(live: &Bound<'_, PyAny>) -> PyResult<Vec<LiveOrder>> {
+/// Reads `live` (an Account, Order objects or tuples) into `out`, reusing its entries.
+fn read_live_orders(live: &Bound<'_, PyAny>, out: &mut Vec<LiveOrder>) -> PyResult<()> {
     if let Ok(account) = live.cast::<PyAccount>() {
-        return Ok(account
-            .borrow()
-            .account
-            .open_orders()
-            .values()
-            .map(|order| LiveOrder {
-                client_order_id: order.client_order_id.clone(),
-                side: order.side,
-                price: order.price,
-                size: order.remaining(),
-            })
-            .collect());
+        account.borrow().account.read_live_orders(out);
+        return Ok(());
     }
-    let mut out = Vec::new();
+    out.clear();
     for item in live.try_iter()? {
         let item = item?;
         if let Ok(order) = item.cast::<PyOrder>() {
@@ -137,7 +128,7 @@ fn live_orders(live: &Bound<'_, PyAny>) -> PyResult<Vec<LiveOrder>> {
             return Err(PyTypeError::new_err("live orders must be an Account, Order objects or (client_order_id, side, price, size) tuples"));
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Turns a desired ladder and our live orders into the smallest set of actions: orders within
@@ -161,6 +152,8 @@ pub struct PyOrderPlanner {
     pub(crate) rules: DiffRules,
     batch_size: usize,
     diff_scratch: orders::DiffScratch,
+    /// The live orders of the last `plan`, reused.
+    live: Vec<LiveOrder>,
 }
 
 #[pymethods]
@@ -190,6 +183,7 @@ impl PyOrderPlanner {
             rules,
             batch_size,
             diff_scratch: orders::DiffScratch::default(),
+            live: Vec::new(),
         })
     }
 
@@ -235,10 +229,10 @@ impl PyOrderPlanner {
         quotes: PyRef<'_, PyQuotes>,
         live: &Bound<'_, PyAny>,
     ) -> PyResult<Vec<PyOrderAction>> {
-        let live = live_orders(live)?;
+        read_live_orders(live, &mut self.live)?;
         Ok(orders::diff_with(
             &quotes.ladder,
-            &live,
+            &self.live,
             &self.rules,
             &mut self.ids,
             &mut self.diff_scratch,
