@@ -268,6 +268,17 @@ async def test_a_websocket_api_that_is_not_there(local_venue: LocalVenue) -> Non
 # -- the venue, frame by frame ---------------------------------------------------------------------
 
 
+#: A post-only bid's ``order.place`` parameters, unsigned.
+A_BID = {
+    "symbol": "BTCUSDT",
+    "side": "BUY",
+    "type": "LIMIT",
+    "timeInForce": "GTX",
+    "quantity": "0.010",
+    "price": "59000.0",
+}
+
+
 def signed(params: dict[str, Any], credentials: ApiCredentials = KEY) -> dict[str, Any]:
     """Signs as Binance documents it, written here independently of the client: HMAC-SHA256 of
     every parameter but ``signature``, sorted by name, as ``name=value`` joined by ``&``."""
@@ -292,15 +303,7 @@ async def exchange_frames(venue: LocalVenue, frames: list[str]) -> list[dict[str
 
 async def test_the_venue_answers_each_frame_by_id_with_binance_codes(local_venue: LocalVenue) -> None:
     seed_book(local_venue)
-    place = {
-        "symbol": "BTCUSDT",
-        "side": "BUY",
-        "type": "LIMIT",
-        "timeInForce": "GTX",
-        "quantity": "0.010",
-        "price": "59000.0",
-        "newClientOrderId": "f-1",
-    }
+    place = {**A_BID, "newClientOrderId": "f-1"}
     bad_signature = {**signed({**place, "newClientOrderId": "f-2"}), "signature": "0" * 64}
     frames = [
         json.dumps({"id": "a", "method": "order.place", "params": signed(place)}),
@@ -346,14 +349,7 @@ async def test_the_venue_answers_each_frame_by_id_with_binance_codes(local_venue
 
 
 async def test_the_venue_refuses_a_request_outside_its_time_window(local_venue: LocalVenue) -> None:
-    place = {
-        "symbol": "BTCUSDT",
-        "side": "BUY",
-        "type": "LIMIT",
-        "timeInForce": "GTX",
-        "quantity": "0.010",
-        "price": "59000.0",
-    }
+    place = dict(A_BID)
     late = signed({**place, "recvWindow": 1000})
     late["timestamp"] -= 5_000  # re-sign with the old timestamp
     payload = "&".join(f"{name}={late[name]}" for name in sorted(late) if name != "signature")

@@ -326,6 +326,23 @@ def _integer_param(params: Mapping[str, str], name: str) -> int | None:
     return int(text)
 
 
+def _check_time_window(params: Mapping[str, str], now_ms: int) -> None:
+    """A signed request's ``timestamp`` and ``recvWindow`` against the venue's time: ``-1102``
+    without a timestamp, ``-1131`` for a window beyond 60 s, ``-1021`` when it is 1 s ahead of
+    the venue or older than its window."""
+    timestamp = _integer_param(params, "timestamp")
+    if timestamp is None:
+        raise _Reject(400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.")
+    recv_window = _integer_param(params, "recvWindow")
+    recv_window = DEFAULT_RECV_WINDOW_MS if recv_window is None else recv_window
+    if not 0 < recv_window <= MAX_RECV_WINDOW_MS:
+        raise _Reject(400, -1131, f"recvWindow must be less than {MAX_RECV_WINDOW_MS}.")
+    if timestamp >= now_ms + 1000:
+        raise _Reject(400, -1021, "Timestamp for this request was 1000ms ahead of the server's time.")
+    if now_ms - timestamp > recv_window:
+        raise _Reject(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+
+
 def _order_reference(params: Mapping[str, str]) -> tuple[str, int | None, str | None]:
     """``(symbol, orderId, origClientOrderId)`` of a request naming one order."""
     symbol = params.get("symbol")
@@ -710,17 +727,7 @@ class BinanceProtocol:
         if credentials is None:
             raise _Reject(401, -2015, "Invalid API-key, IP, or permissions for action.")
         if security == "SIGNED":
-            timestamp = _integer_param(params, "timestamp")
-            if timestamp is None:
-                raise _Reject(400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.")
-            recv_window = _integer_param(params, "recvWindow")
-            recv_window = DEFAULT_RECV_WINDOW_MS if recv_window is None else recv_window
-            if not 0 < recv_window <= MAX_RECV_WINDOW_MS:
-                raise _Reject(400, -1131, f"recvWindow must be less than {MAX_RECV_WINDOW_MS}.")
-            if timestamp >= now_ms + 1000:
-                raise _Reject(400, -1021, "Timestamp for this request was 1000ms ahead of the server's time.")
-            if now_ms - timestamp > recv_window:
-                raise _Reject(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+            _check_time_window(params, now_ms)
             total_params, signature = _signed_part(raw_query, body)
             if signature is None:
                 raise _Reject(400, -1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.")
@@ -1623,17 +1630,7 @@ class BinanceProtocol:
         credentials = self._credentials.get(params.get("apiKey", ""))
         if credentials is None:
             raise _Reject(401, -2015, "Invalid API-key, IP, or permissions for action.")
-        timestamp = _integer_param(params, "timestamp")
-        if timestamp is None:
-            raise _Reject(400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.")
-        recv_window = _integer_param(params, "recvWindow")
-        recv_window = DEFAULT_RECV_WINDOW_MS if recv_window is None else recv_window
-        if not 0 < recv_window <= MAX_RECV_WINDOW_MS:
-            raise _Reject(400, -1131, f"recvWindow must be less than {MAX_RECV_WINDOW_MS}.")
-        if timestamp >= now_ms + 1000:
-            raise _Reject(400, -1021, "Timestamp for this request was 1000ms ahead of the server's time.")
-        if now_ms - timestamp > recv_window:
-            raise _Reject(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+        _check_time_window(params, now_ms)
         signature = params.get("signature")
         if not signature:
             raise _Reject(400, -1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.")
