@@ -212,7 +212,7 @@ async def run_engine(
             for at, switches in faults or []:
                 await asyncio.sleep(max(0.0, at - (time.monotonic() - begun)))
                 venue.faults.update(switches)
-                if switches.get("dropped_routes"):
+                if switches.get("dropped_routes") or switches.get("stalled_routes"):
                     seen["fills_before_outage"] = len(seen["venue_fills"])
                 elif "fills_before_outage" in seen:
                     seen["fills_during_outage"] = len(seen["venue_fills"]) - seen["fills_before_outage"]
@@ -228,9 +228,13 @@ async def run_engine(
             await asyncio.sleep(max(0.0, seconds - (time.monotonic() - begun)))
             # Fills come from the synthetic market's takers: a quiet stretch can bring none in
             # `seconds` (seen once in CI); a test that needs one waits up to this much longer.
+            # With an outage still on at the end, the fill waited for is one made during it.
             give_up = time.monotonic() + until_a_fill_s
-            while not seen["venue_fills"] and time.monotonic() < give_up:
+            at_least = seen.get("fills_before_outage", 0) if "fills_during_outage" not in seen else 0
+            while len(seen["venue_fills"]) <= at_least and time.monotonic() < give_up:
                 await asyncio.sleep(0.25)
+            if "fills_before_outage" in seen and "fills_during_outage" not in seen:
+                seen["fills_in_final_outage"] = len(seen["venue_fills"]) - seen["fills_before_outage"]
         seen["orders_over_websocket_at_end"] = engine.client.order_websocket_open
         seen["backed_off"] = (engine.client._blocked_until, engine.client._orders_blocked_until) != (0.0, 0.0)
         seen["places_sent"] = runtime.counters.places_sent
@@ -312,6 +316,20 @@ async def test_fills_made_while_the_user_stream_was_down_are_backfilled(tmp_path
     assert seen["backfilled_fills"] >= seen["fills_during_outage"] > 0
     journal = sorted((fill.trade_id, fill.size) for fill in seen["journal_fills"])
     assert journal == sorted(seen["venue_fills"]), "every fill journaled once, the missed ones too"
+    assert seen["summary"].open_orders_at_venue == 0 and seen["venue_open"] == []
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_fills_the_user_stream_never_delivered_are_journaled_at_shutdown(tmp_path: Path) -> None:
+    """The user stream goes silent (connection open, nothing sent) until the end: the fills made
+    meanwhile reach the journal at shutdown, from the venue's trade list, as does any fill made
+    between the stream's stop and the last cancel."""
+    stall = [(2.0, {"stalled_routes": ["private"]})]
+    seen = await run_engine(tmp_path, 6.0, faults=stall, until_a_fill_s=30.0)
+    assert seen["fills_in_final_outage"] > 0, "no fill while the stream was silent: nothing to fetch"
+    journal = sorted((fill.trade_id, fill.size) for fill in seen["journal_fills"])
+    assert journal == sorted(seen["venue_fills"]), "the silent stream's fills are in the journal, once"
     assert seen["summary"].open_orders_at_venue == 0 and seen["venue_open"] == []
 
 

@@ -917,6 +917,7 @@ class LiveEngine:
         summaries = []
         for symbol, runtime in self.runtimes.items():
             remaining = await self._cancel_everything(symbol)
+            await self._final_fills(runtime)
             account = runtime.account
             mid = runtime.book.mid
             summaries.append(
@@ -945,6 +946,15 @@ class LiveEngine:
             self.journal.flush()
         gc.unfreeze()  # what the run held can be collected again
         return RunSummary(tuple(summaries), time.monotonic() - self.started_s, run_id)
+
+    async def _final_fills(self, runtime: SymbolRuntime) -> None:
+        """Our fills from the user stream's last event until every order was cancelled: the
+        stream is stopped before the cancels, and an order can fill in between."""
+        since_ms = self._user_stream_seen_ms - BACKFILL_MARGIN_MS
+        try:
+            await self._backfill_fills(runtime, since_ms)
+        except Exception as error:  # the summary still comes; the journal may lack these fills
+            logger.warning("%s: fetching the last fills at shutdown failed: %s", runtime.symbol, error)
 
     async def _cancel_everything(self, symbol: str) -> int:
         """Cancels all orders of the symbol until the venue lists none; returns how many remain."""
