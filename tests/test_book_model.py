@@ -824,6 +824,28 @@ def test_binance_snapshot_older_than_the_buffer_needs_another_snapshot() -> None
     assert book.last_update_id == 15
 
 
+def test_binance_first_diff_right_after_the_snapshot_is_applied_and_one_past_it_is_a_gap() -> None:
+    """A snapshot taken between two diffs: its lastUpdateId is the last diff's u, and the next
+    diff starts after it (U = lastUpdateId + 1, pu = lastUpdateId). The venue's literal rule
+    (U <= lastUpdateId <= u) fails, yet nothing is missing: pu links it. A diff whose pu is
+    not the snapshot's id is a gap."""
+    book = OrderBook("BTCUSDT", "0.1", sequencing="binance")
+    assert book.apply_binance_diff(438, 439, 437, [["100.0", "1"]], []) == UpdateOutcome.BUFFERED
+    applied = book.apply_snapshot([["100.0", "1"]], [["101.0", "5"]], last_update_id=440)
+    assert (applied.status, applied.dropped, applied.replayed) == (BookStatus.LIVE, 1, 0)
+    assert book.apply_binance_diff(441, 441, 440, [["100.1", "2"]], []) == UpdateOutcome.APPLIED
+    assert book.bids() == [(100.1, 2.0), (100.0, 1.0)]
+    assert book.last_update_id == 441
+
+    missed = OrderBook("BTCUSDT", "0.1", sequencing="binance")
+    missed.apply_snapshot([["100.0", "1"]], [["101.0", "5"]], last_update_id=440)
+    # The diff 441 never came: this one follows it, not the snapshot.
+    assert missed.apply_binance_diff(442, 442, 441, [["100.1", "2"]], []) == UpdateOutcome.GAP
+    assert missed.status == BookStatus.NEEDS_RESYNC
+    assert "lastUpdateId=440 starts at U=442 with pu=441" in (missed.last_gap or "")
+    assert missed.bids() == [(100.0, 1.0)]
+
+
 def test_binance_hole_in_the_buffer_before_the_snapshot() -> None:
     """A diff lost while waiting for the REST snapshot: the replay stops at the hole, the book
     needs another snapshot, and the diffs after the hole are kept for it."""

@@ -478,7 +478,9 @@ impl OrderBook {
             if diff.last_update_id < last {
                 return ApplyOutcome::Stale;
             }
-            diff.first_update_id <= last
+            // The venue's rule, `U <= lastUpdateId <= u`, or the diff that starts right after
+            // the snapshot (its `pu` is the snapshot's id): nothing can be missing in between.
+            diff.first_update_id <= last || diff.prev_last_update_id == last
         };
         if !follows {
             let detail = if self.bridged {
@@ -488,8 +490,8 @@ impl OrderBook {
                 )
             } else {
                 format!(
-                    "first update after snapshot lastUpdateId={last} starts at U={} (must be <= {last} <= u={})",
-                    diff.first_update_id, diff.last_update_id
+                    "first update after snapshot lastUpdateId={last} starts at U={} with pu={} (must be <= {last} <= u={}, or pu={last})",
+                    diff.first_update_id, diff.prev_last_update_id, diff.last_update_id
                 )
             };
             self.status = BookStatus::NeedsResync;
