@@ -29,7 +29,7 @@ from marketmaker.sim.server import LocalVenue, VenueConfig
 MAX_POSITION = 0.05
 
 
-def write_config(folder: Path, *, bps: float = 0.5, extra: str = "") -> Path:
+def write_config(folder: Path, *, bps: float = 0.5, rate_limit: int = 20, extra: str = "") -> Path:
     """A tight quote on the synthetic market, so that a few seconds bring fills."""
     path = folder / "config.toml"
     path.write_text(
@@ -42,7 +42,7 @@ def write_config(folder: Path, *, bps: float = 0.5, extra: str = "") -> Path:
             orders_per_side = 3
             final_order_distance = 4
             depths = [5, 50]
-            rate_limit = 20
+            rate_limit = {rate_limit}
             tick_window = 20
             bps = [["BTCUSDT", {bps}]]
 
@@ -161,10 +161,12 @@ async def run_engine(
     venue_limits: RateLimits | None = None,
     extra: str = "",
     until_a_fill_s: float = 0.0,
+    sample_sides_s: float = 0.0,
+    rate_limit: int = 20,
 ) -> dict:
     """Runs the engine in-process against a venue of the test's own, editing the config file
     (or switching the venue's faults) while it runs; returns what the test checks."""
-    path = write_config(folder, extra=f'\n[venue]\norder_api = "{order_api}"\n' + extra)
+    path = write_config(folder, rate_limit=rate_limit, extra=f'\n[venue]\norder_api = "{order_api}"\n' + extra)
     config = load_config(path)
     seen: dict = {"bps": [], "errors": [], "venue_fills": []}
     limits = {"rate_limits": venue_limits} if venue_limits is not None else {}
@@ -206,6 +208,16 @@ async def run_engine(
                 seen["written_before_return"] += counters.tick_to_order_ns.total > timed
 
         engine.feed._on_depth = timed_on_depth
+
+        async def sample_sides() -> None:
+            """Which sides of ours rest at the venue, every ``sample_sides_s``, once quoting began."""
+            while True:
+                await asyncio.sleep(sample_sides_s)
+                if runtime.counters.places_sent:
+                    orders = venue.engine.open_orders(key.key_id, "BTCUSDT")
+                    seen.setdefault("sides_resting", []).append({str(order.side) for order in orders})
+
+        sampler = asyncio.create_task(sample_sides()) if sample_sides_s else None
         async with ConfigWatcher(path, engine.apply_config, rejected, config=config) as watcher:
             await watcher.ready.wait()
             begun = time.monotonic()
@@ -235,7 +247,10 @@ async def run_engine(
                 await asyncio.sleep(0.25)
             if "fills_before_outage" in seen and "fills_during_outage" not in seen:
                 seen["fills_in_final_outage"] = len(seen["venue_fills"]) - seen["fills_before_outage"]
+        if sampler is not None:
+            sampler.cancel()
         seen["orders_over_websocket_at_end"] = engine.client.order_websocket_open
+        seen["requotes_held"] = runtime.counters.requotes_held
         seen["backed_off"] = (engine.client._blocked_until, engine.client._orders_blocked_until) != (0.0, 0.0)
         seen["places_sent"] = runtime.counters.places_sent
         seen["rate_limited_ticks"] = runtime.counters.rate_limited
@@ -289,6 +304,24 @@ async def test_the_engine_keeps_within_the_venues_order_count_per_minute(tmp_pat
     assert seen["rate_limited_ticks"] > 0, "the limit was never reached: the test would prove nothing"
     assert not seen["backed_off"], "the venue answered 429/418"
     assert 0 < seen["places_sent"] <= 60
+    assert seen["summary"].open_orders_at_venue == 0 and seen["venue_open"] == []
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_a_requote_the_rate_limit_holds_back_keeps_the_old_quotes(tmp_path: Path) -> None:
+    """Two order calls a second: most requotes cannot go out. The cancels wait with their
+    replacements, so both sides stay quoted at the venue instead of being withdrawn and left
+    empty until the budget returns (before, a tick spent the budget on the cancels alone)."""
+    seen = await run_engine(tmp_path, 8.0, rate_limit=2, sample_sides_s=0.05)
+    assert seen["rate_limited_ticks"] > 0 and seen["requotes_held"] > 0, "no requote was held: nothing shown"
+    # A side may still empty on its own: a move that puts all its orders inside the new quote
+    # (they are pulled), fills, the inventory limit. Before, half the samples had no order at all.
+    samples = seen["sides_resting"][20:]  # from 1 s after the first orders
+    none = sum(1 for sides in samples if not sides)
+    both = sum(1 for sides in samples if len(sides) == 2)
+    assert none <= 0.05 * len(samples), f"no order of ours at the venue in {none} of {len(samples)} samples"
+    assert both >= 0.5 * len(samples), f"both sides quoted in {both} of {len(samples)} samples"
     assert seen["summary"].open_orders_at_venue == 0 and seen["venue_open"] == []
 
 

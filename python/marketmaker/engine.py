@@ -120,6 +120,8 @@ class SymbolCounters:
     rejects: int = 0
     unknown_outcomes: int = 0
     rate_limited: int = 0
+    #: Cancels held back with their replacements while the rate limiter held the new orders.
+    requotes_held: int = 0
     resyncs: int = 0
     fills: int = 0
     #: Fills the user stream missed, applied from ``userTrades`` after it restarted.
@@ -510,36 +512,75 @@ class LiveEngine:
         """Hands a tick's actions to the order client without waiting for the venue: places and
         cancels go out at once, concurrently, and the loop goes on ticking. The account already
         holds the new orders (pending) and the cancels are marked in flight, so the next tick's
-        diff sees them and sends nothing twice."""
+        diff sees them and sends nothing twice.
+
+        A requote is a cancel and its replacement: when the rate limiter holds the new orders
+        back, the cancels of that side's orders that are no more aggressive than the new quote
+        are held back with them, so that the side is not left empty until the budget returns;
+        an order priced inside the new quote (one the market could now pick off) is cancelled
+        regardless, as are the cancels of a side with nothing to place (a halt, a side that
+        stopped at its inventory limit)."""
         places = [a for a in actions if a.kind == "place"] if self.quoting else []
         cancels = [a for a in actions if a.kind == "cancel" and a.client_order_id not in runtime.cancelling]
         clock = _TickToOrder(runtime.counters, arrived_ns) if arrived_ns else None
         now = time.monotonic_ns()
-        if cancels:  # first: what is withdrawn matters more than what is added
+        places_allowed = False
+        if places:
+            # The venue counts an order.place frame once per minute each, a batchOrders request once.
+            over_websocket = self.client is not None and self.client.order_websocket_open
+            per_minute = len(places) if over_websocket else -(-len(places) // BinanceFuturesClient.MAX_BATCH_PLACE)
+            places_allowed = self.limiter.try_send(
+                now, "orders", orders=len(places), weight=float(len(places)), orders_1m=per_minute
+            )
+            if not places_allowed:
+                runtime.counters.rate_limited += 1
+                runtime.dirty = True  # tried again at the next tick
+                cancels = self._cancels_that_cannot_wait(runtime, cancels, places)
+        if cancels:  # first on the wire: what is withdrawn matters more than what is added
             if self.limiter.try_send(now, "cancels", orders=len(cancels), weight=1.0):
                 runtime.cancelling.update(a.client_order_id for a in cancels)
                 runtime.counters.cancels_sent += len(cancels)
                 self._spawn_now(self._send_cancels(runtime, cancels, clock))
             else:
                 runtime.counters.rate_limited += 1
-                runtime.dirty = True  # tried again at the next tick
-        if places:
-            # The venue counts an order.place frame once per minute each, a batchOrders request once.
-            over_websocket = self.client is not None and self.client.order_websocket_open
-            per_minute = len(places) if over_websocket else -(-len(places) // BinanceFuturesClient.MAX_BATCH_PLACE)
-            if self.limiter.try_send(
-                now, "orders", orders=len(places), weight=float(len(places)), orders_1m=per_minute
-            ):
-                orders = []
-                for action in places:
-                    size = action.size or 0.0
-                    runtime.account.add_order(action.client_order_id, action.side, action.price, size)
-                    orders.append(NewOrder(action.client_order_id, action.side, action.price, size, post_only=True))
-                runtime.counters.places_sent += len(orders)
-                self._spawn_now(self._send_places(runtime, places, orders, clock))
-            else:
-                runtime.counters.rate_limited += 1
                 runtime.dirty = True
+        if places_allowed:
+            orders = []
+            for action in places:
+                size = action.size or 0.0
+                runtime.account.add_order(action.client_order_id, action.side, action.price, size)
+                orders.append(NewOrder(action.client_order_id, action.side, action.price, size, post_only=True))
+            runtime.counters.places_sent += len(orders)
+            self._spawn_now(self._send_places(runtime, places, orders, clock))
+
+    @staticmethod
+    def _cancels_that_cannot_wait(
+        runtime: SymbolRuntime, cancels: list[OrderAction], held_places: list[OrderAction]
+    ) -> list[OrderAction]:
+        """Of a tick's cancels whose replacements the rate limiter held back: those that go
+        anyway. On a side with new orders held back, an order stays (its cancel waits for the
+        next tick that can also place) if its price is no more aggressive than the side's
+        innermost new quote; a side with nothing to place cancels everything it was asked to."""
+        innermost: dict[Side, float] = {}
+        for action in held_places:
+            price, best = action.price, innermost.get(action.side)
+            if price is None:
+                continue
+            if best is None or (price > best if action.side == Side.BUY else price < best):
+                innermost[action.side] = price
+        going = []
+        for action in cancels:
+            order = runtime.account.order(action.client_order_id)
+            quote = innermost.get(action.side)
+            if order is None or quote is None:
+                going.append(action)
+                continue
+            inside = order.price > quote if action.side == Side.BUY else order.price < quote
+            if inside:
+                going.append(action)
+            else:
+                runtime.counters.requotes_held += 1
+        return going
 
     async def _send_places(
         self, runtime: SymbolRuntime, places: list[OrderAction], orders: list[NewOrder], clock: _TickToOrder | None
