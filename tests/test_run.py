@@ -223,6 +223,16 @@ async def run_engine(
             begun = time.monotonic()
             for at, switches in faults or []:
                 await asyncio.sleep(max(0.0, at - (time.monotonic() - begun)))
+                # An outage is ended only after a fill was made during it (up to
+                # `until_a_fill_s` longer): fills come from the synthetic market's takers, and a
+                # quiet stretch can bring none.
+                outage_ends = time.monotonic() + until_a_fill_s
+                while (
+                    "fills_before_outage" in seen
+                    and len(seen["venue_fills"]) == seen["fills_before_outage"]
+                    and time.monotonic() < outage_ends
+                ):
+                    await asyncio.sleep(0.25)
                 venue.faults.update(switches)
                 if switches.get("dropped_routes") or switches.get("stalled_routes"):
                     seen["fills_before_outage"] = len(seen["venue_fills"])
@@ -344,7 +354,7 @@ async def test_lost_websocket_api_answers_are_reconciled_and_nothing_is_orphaned
 @pytest.mark.asyncio
 async def test_fills_made_while_the_user_stream_was_down_are_backfilled(tmp_path: Path) -> None:
     outage = [(2.0, {"dropped_routes": ["private"]}), (5.0, {"dropped_routes": []})]
-    seen = await run_engine(tmp_path, 9.0, faults=outage)
+    seen = await run_engine(tmp_path, 9.0, faults=outage, until_a_fill_s=20.0)
     assert seen["fills_during_outage"] > 0, "no fill while the stream was down: nothing to backfill"
     assert seen["backfilled_fills"] >= seen["fills_during_outage"] > 0
     journal = sorted((fill.trade_id, fill.size) for fill in seen["journal_fills"])
