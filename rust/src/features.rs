@@ -6,8 +6,6 @@
 //! levels read (the watched depths) plus the new trades; after construction nothing allocates.
 //! No feature is ever NaN or infinite: undefined values take documented neutral values.
 
-use std::collections::VecDeque;
-
 use crate::book::{LevelChange, OrderBook};
 use crate::error::{CoreError, CoreResult};
 use crate::price::PriceGrid;
@@ -642,38 +640,62 @@ pub fn dead_band(signal: f64, band: f64) -> f64 {
 ///
 /// It keeps `A = Σ λ^(t−s) x_s x_sᵀ` and `b = Σ λ^(t−s) x_s y_s` (stored multiplied by `1/λ^t`,
 /// so that forgetting costs nothing per tick) and solves `(A + ridge·I) w = b` by Cholesky every
-/// `refit_every` ticks. Unused regressors stay zero.
+/// `REFIT_EVERY` ticks. Unused regressors stay zero. Only the solve reads `A` and `b`, so the
+/// outcomes learnt between two solves wait in a buffer and go in together just before it (a
+/// rank-k update): each sum still takes its terms one outcome at a time, oldest first, exactly
+/// the additions a rank-one update per outcome would make.
 #[derive(Debug, Clone)]
 struct RidgeModel {
     size: usize,
     weights: [f64; MAX_REGRESSORS],
-    /// `A / λ^t` (symmetric; only the lower triangle is kept up to date).
+    /// `A / λ^t`, lower triangle (all the Cholesky solve reads; what lies above the diagonal
+    /// is never read).
     moments: [[f64; MAX_REGRESSORS]; MAX_REGRESSORS],
     targets: [f64; MAX_REGRESSORS],
     /// `1 / λ^t`: what the stored sums are multiplied by.
     scale: f64,
     inverse_forgetting: f64,
     ridge: f64,
-    refit_every: u32,
-    since_refit: u32,
+    /// Outcomes learnt since they were last added to the sums, oldest first.
+    outcomes: [LearntOutcome; REFIT_EVERY],
+    outcome_count: usize,
+    since_refit: usize,
+}
+
+/// One outcome waiting to be added to the sums: the prediction's regressors, the realised
+/// change and `1/λ^t` as of when it was learnt.
+#[derive(Debug, Clone, Copy)]
+struct LearntOutcome {
+    regressors: [f64; MAX_REGRESSORS],
+    scale: f64,
+    realised: f64,
+}
+
+impl LearntOutcome {
+    const ZERO: Self = Self {
+        regressors: [0.0; MAX_REGRESSORS],
+        scale: 0.0,
+        realised: 0.0,
+    };
 }
 
 /// Ridge penalty of the mid-change model (features are of order 1, targets in bps).
 const RIDGE_PENALTY: f64 = 1.0;
 /// Ticks between refits of the mid-change model.
-const REFIT_EVERY: u32 = 32;
+const REFIT_EVERY: usize = 32;
 
 impl RidgeModel {
     fn new(size: usize, forgetting: f64) -> Self {
         Self {
-            size,
+            size: size.min(MAX_REGRESSORS),
             weights: [0.0; MAX_REGRESSORS],
             moments: [[0.0; MAX_REGRESSORS]; MAX_REGRESSORS],
             targets: [0.0; MAX_REGRESSORS],
             scale: 1.0,
             inverse_forgetting: 1.0 / forgetting,
             ridge: RIDGE_PENALTY,
-            refit_every: REFIT_EVERY,
+            outcomes: [LearntOutcome::ZERO; REFIT_EVERY],
+            outcome_count: 0,
             since_refit: 0,
         }
     }
@@ -683,32 +705,55 @@ impl RidgeModel {
         self.weights.iter().zip(x).map(|(w, x)| w * x).sum()
     }
 
+    /// Learns that the prediction made from `x` saw the mid change by `y`.
+    #[inline]
     fn learn(&mut self, x: &[f64; MAX_REGRESSORS], y: f64) {
         self.scale *= self.inverse_forgetting;
-        let mut weighted = [0.0; MAX_REGRESSORS];
-        for (w, x) in weighted.iter_mut().zip(x) {
-            *w = x * self.scale;
-        }
-        for (target, w) in self.targets.iter_mut().zip(&weighted) {
-            *target += w * y;
-        }
-        // The lower triangle (all the Cholesky solve reads), used regressors only.
-        for (i, (row, w)) in self.moments[..self.size]
-            .iter_mut()
-            .zip(&weighted)
-            .enumerate()
-        {
-            for (moment, x_j) in row[..=i].iter_mut().zip(x) {
-                *moment += w * x_j;
-            }
-        }
+        // A refit or a rescale empties the buffer before it can overflow.
+        let slot = &mut self.outcomes[self.outcome_count % REFIT_EVERY];
+        slot.regressors = *x;
+        slot.scale = self.scale;
+        slot.realised = y;
+        self.outcome_count += 1;
         if self.scale > 1e100 {
+            self.add_outcomes();
             self.rescale();
         }
         self.since_refit += 1;
-        if self.since_refit >= self.refit_every {
+        if self.since_refit >= REFIT_EVERY {
             self.since_refit = 0;
+            self.add_outcomes();
             self.refit();
+        }
+    }
+
+    /// Adds the buffered outcomes to the sums, oldest first: `b += (x·s)·y` and, row by row of
+    /// the lower triangle, `A[i][j] += (x_i·s)·x_j`, the terms of each sum in the order
+    /// the outcomes were learnt.
+    fn add_outcomes(&mut self) {
+        let outcomes = &self.outcomes[..self.outcome_count.min(REFIT_EVERY)];
+        self.outcome_count = 0;
+        // A local copy: the sums stay in registers while the outcomes stream past.
+        let mut targets = self.targets;
+        for outcome in outcomes {
+            let (scale, realised) = (outcome.scale, outcome.realised);
+            for (target, x) in targets.iter_mut().zip(&outcome.regressors) {
+                *target += x * scale * realised;
+            }
+        }
+        self.targets = targets;
+        // Each row's columns up to the diagonal, taken two at a time (a row of even index also
+        // fills the entry just above the diagonal, never read): the row's sums stay in
+        // registers while the outcomes stream past.
+        for (i, row) in self.moments[..self.size].iter_mut().enumerate() {
+            match i / 2 {
+                0 => add_to_row::<1>(row, i, outcomes),
+                1 => add_to_row::<2>(row, i, outcomes),
+                2 => add_to_row::<3>(row, i, outcomes),
+                3 => add_to_row::<4>(row, i, outcomes),
+                4 => add_to_row::<5>(row, i, outcomes),
+                _ => add_to_row::<6>(row, i, outcomes),
+            }
         }
     }
 
@@ -726,46 +771,138 @@ impl RidgeModel {
     }
 
     /// Solves `(A + ridge·I) w = b` by Cholesky (`A` is symmetric positive semi-definite, so
-    /// the ridge makes the system positive definite).
-    #[allow(clippy::needless_range_loop)] // the triangular solves read best with indices
+    /// the ridge makes the system positive definite); keeps the weights if the solve fails.
     fn refit(&mut self) {
-        let n = self.size;
         let penalty = self.ridge * self.scale;
-        let mut lower = [[0.0; MAX_REGRESSORS]; MAX_REGRESSORS];
-        for i in 0..n {
-            for j in 0..=i {
-                let mut value = self.moments[i][j] + if i == j { penalty } else { 0.0 };
-                for k in 0..j {
-                    value -= lower[i][k] * lower[j][k];
-                }
-                if i == j {
-                    if !(value > 0.0 && value.is_finite()) {
-                        return;
-                    }
-                    lower[i][i] = value.sqrt();
-                } else {
-                    lower[i][j] = value / lower[j][j];
-                }
-            }
-        }
-        let mut solution = [0.0; MAX_REGRESSORS];
-        for i in 0..n {
-            let mut value = self.targets[i];
-            for k in 0..i {
-                value -= lower[i][k] * solution[k];
-            }
-            solution[i] = value / lower[i][i];
-        }
-        for i in (0..n).rev() {
-            let mut value = solution[i];
-            for k in i + 1..n {
-                value -= lower[k][i] * solution[k];
-            }
-            solution[i] = value / lower[i][i];
-        }
-        if solution.iter().all(|w| w.is_finite()) {
+        // One solve per model size, each with its loops unrolled (the size is 1 + depths + 7).
+        let solution = match self.size {
+            9 => cholesky_solve::<9>(&self.moments, &self.targets, penalty),
+            10 => cholesky_solve::<10>(&self.moments, &self.targets, penalty),
+            11 => cholesky_solve::<11>(&self.moments, &self.targets, penalty),
+            12 => cholesky_solve::<12>(&self.moments, &self.targets, penalty),
+            size => cholesky_solve_any(size, &self.moments, &self.targets, penalty),
+        };
+        if let Some(solution) = solution {
             self.weights = solution;
         }
+    }
+}
+
+/// `(moments + penalty·I) w = targets` over the first `N` regressors by Cholesky, from the
+/// lower triangle of `moments`; None when a pivot is not positive or the solution not finite.
+/// Every sum is taken left to right, as in [`cholesky_solve_any`] (same result, bit for bit).
+#[inline(never)]
+#[allow(clippy::needless_range_loop)] // the triangular solves read best with indices
+fn cholesky_solve<const N: usize>(
+    moments: &[[f64; MAX_REGRESSORS]; MAX_REGRESSORS],
+    targets: &[f64; MAX_REGRESSORS],
+    penalty: f64,
+) -> Option<[f64; MAX_REGRESSORS]> {
+    let mut lower = [[0.0; N]; N];
+    for i in 0..N {
+        for j in 0..i {
+            // `+ 0.0`: a zero moment comes out +0, as the diagonal's `+ penalty` would.
+            let mut value = moments[i][j] + 0.0;
+            for k in 0..j {
+                value -= lower[i][k] * lower[j][k];
+            }
+            lower[i][j] = value / lower[j][j];
+        }
+        let mut value = moments[i][i] + penalty;
+        for k in 0..i {
+            value -= lower[i][k] * lower[i][k];
+        }
+        if !(value > 0.0 && value.is_finite()) {
+            return None;
+        }
+        lower[i][i] = value.sqrt();
+    }
+    let mut solution = [0.0; MAX_REGRESSORS];
+    for i in 0..N {
+        let mut value = targets[i];
+        for k in 0..i {
+            value -= lower[i][k] * solution[k];
+        }
+        solution[i] = value / lower[i][i];
+    }
+    for i in (0..N).rev() {
+        let mut value = solution[i];
+        for k in i + 1..N {
+            value -= lower[k][i] * solution[k];
+        }
+        solution[i] = value / lower[i][i];
+    }
+    solution.iter().all(|w| w.is_finite()).then_some(solution)
+}
+
+/// [`cholesky_solve`] for any size up to [`MAX_REGRESSORS`].
+#[allow(clippy::needless_range_loop)] // the triangular solves read best with indices
+fn cholesky_solve_any(
+    n: usize,
+    moments: &[[f64; MAX_REGRESSORS]; MAX_REGRESSORS],
+    targets: &[f64; MAX_REGRESSORS],
+    penalty: f64,
+) -> Option<[f64; MAX_REGRESSORS]> {
+    let n = n.min(MAX_REGRESSORS);
+    let mut lower = [[0.0; MAX_REGRESSORS]; MAX_REGRESSORS];
+    for i in 0..n {
+        for j in 0..i {
+            let mut value = moments[i][j] + 0.0;
+            for k in 0..j {
+                value -= lower[i][k] * lower[j][k];
+            }
+            lower[i][j] = value / lower[j][j];
+        }
+        let mut value = moments[i][i] + penalty;
+        for k in 0..i {
+            value -= lower[i][k] * lower[i][k];
+        }
+        if !(value > 0.0 && value.is_finite()) {
+            return None;
+        }
+        lower[i][i] = value.sqrt();
+    }
+    let mut solution = [0.0; MAX_REGRESSORS];
+    for i in 0..n {
+        let mut value = targets[i];
+        for k in 0..i {
+            value -= lower[i][k] * solution[k];
+        }
+        solution[i] = value / lower[i][i];
+    }
+    for i in (0..n).rev() {
+        let mut value = solution[i];
+        for k in i + 1..n {
+            value -= lower[k][i] * solution[k];
+        }
+        solution[i] = value / lower[i][i];
+    }
+    solution.iter().all(|w| w.is_finite()).then_some(solution)
+}
+
+/// Adds `outcomes` to row `i` of the moments, columns `0..2 × PAIRS`, each entry's terms in the
+/// outcomes' order.
+#[inline(always)]
+fn add_to_row<const PAIRS: usize>(
+    row: &mut [f64; MAX_REGRESSORS],
+    i: usize,
+    outcomes: &[LearntOutcome],
+) {
+    let mut sums = [[0.0; 2]; PAIRS];
+    for (pair, sum) in sums.iter_mut().enumerate() {
+        *sum = [row[2 * pair], row[2 * pair + 1]];
+    }
+    for outcome in outcomes {
+        let x = &outcome.regressors;
+        let weighted = x[i] * outcome.scale;
+        for (pair, sum) in sums.iter_mut().enumerate() {
+            sum[0] += weighted * x[2 * pair];
+            sum[1] += weighted * x[2 * pair + 1];
+        }
+    }
+    for (pair, sum) in sums.iter().enumerate() {
+        row[2 * pair] = sum[0];
+        row[2 * pair + 1] = sum[1];
     }
 }
 
@@ -827,7 +964,7 @@ pub struct FeatureEngine {
 struct Predictor {
     horizon: Horizon,
     model: RidgeModel,
-    pending: VecDeque<PendingPrediction>,
+    pending: PendingPredictions,
     hits: u64,
     lagged_ofi_normalized: f64,
     lagged_imbalance: f64,
@@ -835,6 +972,77 @@ struct Predictor {
 
 /// Pending predictions kept at most (a millisecond horizon on a very fast feed).
 const MAX_PENDING_PREDICTIONS: usize = 65_536;
+
+/// The predictions waiting for their outcome, oldest first, in a ring whose length is a power
+/// of two: a prediction is written once, where it waits, and read there when it matures.
+#[derive(Debug, Clone)]
+struct PendingPredictions {
+    ring: Vec<PendingPrediction>,
+    oldest: usize,
+    count: usize,
+}
+
+impl PendingPredictions {
+    const EMPTY_SLOT: PendingPrediction = PendingPrediction {
+        tick: 0,
+        time_ns: 0,
+        mid: 0.0,
+        prediction_bps: 0.0,
+        regressors: [0.0; MAX_REGRESSORS],
+    };
+
+    /// Room for `capacity` predictions before the ring grows.
+    fn with_capacity(capacity: usize) -> Self {
+        let length = capacity
+            .clamp(1, MAX_PENDING_PREDICTIONS)
+            .next_power_of_two();
+        Self {
+            ring: vec![Self::EMPTY_SLOT; length],
+            oldest: 0,
+            count: 0,
+        }
+    }
+
+    #[inline]
+    fn oldest(&self) -> Option<&PendingPrediction> {
+        (self.count > 0).then(|| &self.ring[self.oldest & (self.ring.len() - 1)])
+    }
+
+    #[inline]
+    fn drop_oldest(&mut self) {
+        if self.count > 0 {
+            self.oldest = (self.oldest + 1) & (self.ring.len() - 1);
+            self.count -= 1;
+        }
+    }
+
+    /// The slot of a new newest prediction (the ring doubles when full, up to
+    /// [`MAX_PENDING_PREDICTIONS`]; beyond that the oldest is dropped unscored).
+    #[inline]
+    fn push(&mut self) -> &mut PendingPrediction {
+        if self.count == self.ring.len() {
+            if self.ring.len() < MAX_PENDING_PREDICTIONS {
+                self.grow();
+            } else {
+                self.drop_oldest();
+            }
+        }
+        let mask = self.ring.len() - 1;
+        let slot = (self.oldest + self.count) & mask;
+        self.count += 1;
+        &mut self.ring[slot]
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let mut ring = Vec::with_capacity(2 * self.ring.len());
+        ring.extend_from_slice(&self.ring[self.oldest..]);
+        ring.extend_from_slice(&self.ring[..self.oldest]);
+        ring.resize(2 * self.ring.len(), Self::EMPTY_SLOT);
+        self.ring = ring;
+        self.oldest = 0;
+    }
+}
 
 impl FeatureEngine {
     /// An engine with the given parameters.
@@ -847,7 +1055,7 @@ impl FeatureEngine {
             .collect();
         let regressors = 1 + config.depths.len() + 7;
         let pending_capacity = match config.horizon {
-            Horizon::Updates(ticks) => ticks + 1,
+            Horizon::Updates(ticks) => ticks.saturating_add(1),
             Horizon::Millis(_) => 1024,
         };
         Ok(Self {
@@ -874,7 +1082,7 @@ impl FeatureEngine {
             predictor: Predictor {
                 horizon: config.horizon,
                 model: RidgeModel::new(regressors, config.forgetting),
-                pending: VecDeque::with_capacity(pending_capacity),
+                pending: PendingPredictions::with_capacity(pending_capacity),
                 hits: 0,
                 lagged_ofi_normalized: 0.0,
                 lagged_imbalance: 0.0,
@@ -1298,27 +1506,9 @@ impl FeatureEngine {
 }
 
 impl Predictor {
-    fn regressors(&self, features: &Features) -> [f64; MAX_REGRESSORS] {
-        let mut x = [0.0; MAX_REGRESSORS];
-        x[0] = 1.0;
-        let depths = features.depth_count;
-        x[1..=depths].copy_from_slice(features.imbalances());
-        let rest = [
-            features.ofi_normalized,
-            features.deep_ofi_normalized,
-            features.voi_normalized,
-            features.trade_imbalance,
-            (features.microprice - features.mid) / features.mid * 1e4,
-            self.lagged_ofi_normalized,
-            self.lagged_imbalance,
-        ];
-        x[1 + depths..1 + depths + rest.len()].copy_from_slice(&rest);
-        x
-    }
-
     fn predict(&mut self, features: &mut Features) {
         // Score and learn from every prediction whose horizon has passed.
-        while let Some(oldest) = self.pending.front() {
+        while let Some(oldest) = self.pending.oldest() {
             let due = match self.horizon {
                 Horizon::Updates(ticks) => features.tick_count >= oldest.tick + ticks as u64,
                 Horizon::Millis(ms) => (features.time_ns - oldest.time_ns) as f64 >= ms * 1e6,
@@ -1326,7 +1516,6 @@ impl Predictor {
             if !due {
                 break;
             }
-            let oldest = self.pending.pop_front().expect("front exists");
             let realised_bps = (features.mid - oldest.mid) / oldest.mid * 1e4;
             if realised_bps != 0.0 && oldest.prediction_bps != 0.0 {
                 features.predictions_scored += 1;
@@ -1336,24 +1525,36 @@ impl Predictor {
                 features.hit_rate = self.hits as f64 / features.predictions_scored as f64;
             }
             self.model.learn(&oldest.regressors, realised_bps);
+            self.pending.drop_oldest();
         }
-        let regressors = self.regressors(features);
-        let prediction = self.model.predict(&regressors);
+        let (lagged_ofi_normalized, lagged_imbalance) =
+            (self.lagged_ofi_normalized, self.lagged_imbalance);
+        let pending = self.pending.push();
+        let x = &mut pending.regressors;
+        *x = [0.0; MAX_REGRESSORS];
+        x[0] = 1.0;
+        let depths = features.depth_count.min(MAX_DEPTHS);
+        x[1..=depths].copy_from_slice(&features.imbalances[..depths]);
+        let rest = [
+            features.ofi_normalized,
+            features.deep_ofi_normalized,
+            features.voi_normalized,
+            features.trade_imbalance,
+            (features.microprice - features.mid) / features.mid * 1e4,
+            lagged_ofi_normalized,
+            lagged_imbalance,
+        ];
+        x[1 + depths..1 + depths + rest.len()].copy_from_slice(&rest);
+        let prediction = self.model.predict(x);
         features.prediction_bps = if prediction.is_finite() {
             prediction
         } else {
             0.0
         };
-        if self.pending.len() == MAX_PENDING_PREDICTIONS {
-            self.pending.pop_front();
-        }
-        self.pending.push_back(PendingPrediction {
-            tick: features.tick_count,
-            time_ns: features.time_ns,
-            mid: features.mid,
-            prediction_bps: features.prediction_bps,
-            regressors,
-        });
+        pending.tick = features.tick_count;
+        pending.time_ns = features.time_ns;
+        pending.mid = features.mid;
+        pending.prediction_bps = features.prediction_bps;
         self.lagged_ofi_normalized = features.ofi_normalized;
         self.lagged_imbalance = features.imbalances[0];
     }
