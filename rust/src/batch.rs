@@ -323,13 +323,14 @@ pub fn run_features(
         }
     };
     let mut next_trade = 0;
-    let levels_read = engine.levels_read();
+    // The engine is told every change, so it keeps its reads without the book's stamps.
+    let replay = engine.begin_replay(book);
     for index in 0..count {
         let side = if is_bid[index] { Side::Buy } else { Side::Sell };
-        // The engine keeps its depth sums from the update rather than reading the side again.
-        let stamp_before = book.top_stamp(side, levels_read);
         let change = book.change_level(side, ticks[index], sizes[index] + 0.0);
-        engine.note_level_change(book, side, stamp_before, change);
+        if replay {
+            engine.note_level_change(book, side, change);
+        }
         if message_ends.is_some_and(|ends| !ends[index]) {
             continue;
         }
@@ -350,7 +351,11 @@ pub fn run_features(
                 next_trade += 1;
             }
         }
-        engine.update(book, Some(tape), now);
+        if replay {
+            engine.update_replayed(book, Some(tape), now);
+        } else {
+            engine.update(book, Some(tape), now);
+        }
         let row = in_block % FEATURE_BLOCK_ROWS;
         for (column, value) in block.iter_mut().zip(feature_row(engine.features())) {
             column[row] = value;
@@ -362,5 +367,8 @@ pub fn run_features(
         }
     }
     flush(&block, in_block, out);
+    if replay {
+        engine.end_replay(book);
+    }
     Ok(rows)
 }

@@ -389,9 +389,13 @@ struct SideRead {
     /// The book's stamp of the levels the weighted mid and the OFI levels were read at (None:
     /// not tracked, read again every tick).
     stamp: Option<(u64, u64)>,
-    /// The book's stamp the depth sums are current for (they can be kept up to date from the
-    /// updates applied, see [`FeatureEngine::note_level_change`]).
+    /// The book's stamp the depth sums are current for.
     sums_stamp: Option<(u64, u64)>,
+    /// In a replay (see [`FeatureEngine::begin_replay`]): whether the weighted-mid sums and
+    /// the OFI levels, and the depth sums, are as the book is now. The changes the replay tells
+    /// the engine keep these up to date, in place of the stamps.
+    top_current: bool,
+    sums_current: bool,
     /// Updates applied to the depth sums since they were read afresh.
     sums_changes: u32,
     /// Summed sizes of the best `depths[k]` levels, with their rounding error (unweighted only).
@@ -414,6 +418,8 @@ impl SideRead {
     const EMPTY: Self = Self {
         stamp: None,
         sums_stamp: None,
+        top_current: false,
+        sums_current: false,
         sums_changes: 0,
         depth_sums: [CompensatedSum::ZERO; MAX_DEPTHS],
         depth_sizes: [0.0; MAX_DEPTHS],
@@ -1154,70 +1160,121 @@ impl FeatureEngine {
         }
     }
 
-    /// Brings `side`'s depth sums up to date with one update just applied to the book
-    /// (`change`, from [`OrderBook::change_level`]; `stamp_before`: the book's
-    /// [`OrderBook::top_stamp`] of this side at `levels_read()` before it): a replay that
-    /// tells the engine each update spares it reading the side's levels again. Unweighted sums
-    /// only; whatever cannot be kept this way is read afresh at the next [`Self::update`], as
-    /// without this call.
+    /// [`Self::refresh_side`] in a replay: reads `side` again where the changes told say it
+    /// moved.
     #[inline]
-    pub fn note_level_change(
-        &mut self,
-        book: &OrderBook,
-        side: Side,
-        stamp_before: Option<(u64, u64)>,
-        change: LevelChange,
-    ) {
+    fn refresh_side_replayed(&mut self, book: &OrderBook, side: Side) {
+        let (read, refreshed) = match side {
+            Side::Buy => (&mut self.bid_read, &mut self.bid_refreshed),
+            Side::Sell => (&mut self.ask_read, &mut self.ask_refreshed),
+        };
+        *refreshed = !read.top_current;
+        let sums_stale = !read.sums_current;
+        read.top_current = true;
+        read.sums_current = true;
+        if *refreshed {
+            self.read_top(book, side, None);
+        }
+        if sums_stale {
+            self.read_depth_sums(book, side, None);
+        }
+    }
+
+    /// Starts a replay of updates to `book` in which the engine is told every change applied
+    /// to it ([`Self::note_level_change`]) and updated with [`Self::update_replayed`]: a side's
+    /// reads are then kept while the changes told leave them as they were (no stamp to take or
+    /// compare), and its depth sums are brought up to date from the changes. Until
+    /// [`Self::end_replay`], nothing else may change the book. Returns false, and starts
+    /// nothing, when the book does not keep every level the engine reads contiguous (see
+    /// [`OrderBook::keep_contiguous_levels`]): changes deeper than that are not told apart,
+    /// so [`Self::update`] is the way then.
+    pub(crate) fn begin_replay(&mut self, book: &OrderBook) -> bool {
+        let stamps = [Side::Buy, Side::Sell].map(|side| book.top_stamp(side, self.levels_read));
+        if stamps.contains(&None) {
+            return false;
+        }
+        for (side, stamp) in [Side::Buy, Side::Sell].into_iter().zip(stamps) {
+            let read = self.side_read_mut(side);
+            read.top_current = stamp == read.stamp;
+            read.sums_current = stamp == read.sums_stamp;
+        }
+        true
+    }
+
+    /// Ends a replay: the reads that are as the book is now take the book's stamp, so that
+    /// [`Self::update`] keeps them; the others will be read again.
+    pub(crate) fn end_replay(&mut self, book: &OrderBook) {
+        for side in [Side::Buy, Side::Sell] {
+            let stamp = book.top_stamp(side, self.levels_read);
+            let read = self.side_read_mut(side);
+            read.stamp = if read.top_current { stamp } else { None };
+            read.sums_stamp = if read.sums_current { stamp } else { None };
+            read.top_current = false;
+            read.sums_current = false;
+        }
+    }
+
+    #[inline]
+    fn side_read_mut(&mut self, side: Side) -> &mut SideRead {
+        match side {
+            Side::Buy => &mut self.bid_read,
+            Side::Sell => &mut self.ask_read,
+        }
+    }
+
+    /// Tells the engine, in a replay, of one change just applied to `book` on `side`
+    /// (`change`, from [`OrderBook::change_level`]). A change deeper than every level the
+    /// engine reads leaves its reads as they are; one within the weighted mid's and the OFI's
+    /// levels marks them to be read again; the unweighted depth sums take it in place (a
+    /// resize adds the difference to each sum it falls in, an insert also takes out the level
+    /// it pushed past each depth, a removal brings in the level behind it), at most
+    /// `DEPTH_SUMS_READ_EVERY` times before a fresh read.
+    #[inline]
+    pub(crate) fn note_level_change(&mut self, book: &OrderBook, side: Side, change: LevelChange) {
         let LevelChange::Best { rank, old, new } = change else {
-            // Nothing within the levels kept contiguous moved: the stamp did not move either.
+            // Nothing within the levels kept contiguous (all the engine reads) moved.
             return;
         };
-        if stamp_before.is_none() {
-            return;
-        }
-        let stamp = book.top_stamp(side, self.levels_read);
+        let (top_levels_read, level_decay) = (self.top_levels_read, self.config.level_decay);
+        let depths = &self.config.depths;
         let read = match side {
             Side::Buy => &mut self.bid_read,
             Side::Sell => &mut self.ask_read,
         };
-        // Deeper than the weighted mid's and the OFI's levels: those are as they were read.
-        if rank >= self.top_levels_read && read.stamp == stamp_before {
-            read.stamp = stamp;
+        if rank < top_levels_read {
+            read.top_current = false;
         }
-        if read.sums_stamp != stamp_before || self.config.level_decay != 0.0 {
+        if rank >= depths[depths.len() - 1] || !read.sums_current {
             return;
         }
-        let depths = &self.config.depths;
-        if rank < depths[depths.len() - 1] {
-            if read.sums_changes >= DEPTH_SUMS_READ_EVERY {
-                return;
-            }
-            read.sums_changes += 1;
-            for (k, depth) in depths.iter().enumerate() {
-                if rank >= *depth {
-                    continue;
-                }
-                let sum = &mut read.depth_sums[k];
-                if old == 0.0 {
-                    // Inserted: the level that was `depth`th from the best left the sum.
-                    sum.add(new);
-                    if let Some((_, size)) = book.level_at_rank(side, *depth) {
-                        sum.add(-size);
-                    }
-                } else if new == 0.0 {
-                    // Removed: the level that was just past the sum moved into it.
-                    sum.add(-old);
-                    if let Some((_, size)) = book.level_at_rank(side, depth - 1) {
-                        sum.add(size);
-                    }
-                } else {
-                    sum.add(new);
-                    sum.add(-old);
-                }
-                read.depth_sizes[k] = sum.value();
-            }
+        if level_decay != 0.0 || read.sums_changes >= DEPTH_SUMS_READ_EVERY {
+            read.sums_current = false;
+            return;
         }
-        read.sums_stamp = stamp;
+        read.sums_changes += 1;
+        for (k, depth) in depths.iter().enumerate() {
+            if rank >= *depth {
+                continue;
+            }
+            let sum = &mut read.depth_sums[k];
+            if old == 0.0 {
+                // Inserted: the level that was `depth`th from the best left the sum.
+                sum.add(new);
+                if let Some((_, size)) = book.level_at_rank(side, *depth) {
+                    sum.add(-size);
+                }
+            } else if new == 0.0 {
+                // Removed: the level that was just past the sum moved into it.
+                sum.add(-old);
+                if let Some((_, size)) = book.level_at_rank(side, depth - 1) {
+                    sum.add(size);
+                }
+            } else {
+                sum.add(new);
+                sum.add(-old);
+            }
+            read.depth_sizes[k] = sum.value();
+        }
     }
 
     /// Reads `side`'s weighted-mid sums and best OFI levels afresh.
@@ -1301,6 +1358,29 @@ impl FeatureEngine {
     /// Updates every feature from `book` and the trades `tape` received since the last tick.
     /// Returns false (and changes nothing) when the book has an empty side.
     pub fn update(&mut self, book: &OrderBook, tape: Option<&TradeTape>, time_ns: i64) -> bool {
+        self.tick::<false>(book, tape, time_ns)
+    }
+
+    /// [`Self::update`] in a replay (see [`Self::begin_replay`]).
+    #[inline]
+    pub(crate) fn update_replayed(
+        &mut self,
+        book: &OrderBook,
+        tape: Option<&TradeTape>,
+        time_ns: i64,
+    ) -> bool {
+        self.tick::<true>(book, tape, time_ns)
+    }
+
+    /// The update, reading the book's sides by their stamps or (`REPLAY`) as a replay's
+    /// changes say.
+    #[inline(always)]
+    fn tick<const REPLAY: bool>(
+        &mut self,
+        book: &OrderBook,
+        tape: Option<&TradeTape>,
+        time_ns: i64,
+    ) -> bool {
         let (Some(best_bid), Some(best_ask)) = (book.best_bid(), book.best_ask()) else {
             return false;
         };
@@ -1312,8 +1392,13 @@ impl FeatureEngine {
             self.touch = (touch, (grid.price(best_bid.0), grid.price(best_ask.0), mid));
         }
         let (bid_price, ask_price, mid) = self.touch.1;
-        self.refresh_side(book, Side::Buy);
-        self.refresh_side(book, Side::Sell);
+        if REPLAY {
+            self.refresh_side_replayed(book, Side::Buy);
+            self.refresh_side_replayed(book, Side::Sell);
+        } else {
+            self.refresh_side(book, Side::Buy);
+            self.refresh_side(book, Side::Sell);
+        }
         let record = self.tick_record(best_bid, best_ask, mid, tape, time_ns);
         self.push_record(record);
 
@@ -1365,6 +1450,7 @@ impl FeatureEngine {
 
     /// What this tick adds to the windows: order flow since the previous tick, the mid
     /// return, and the trades that reached the tape since then.
+    #[inline(always)]
     fn tick_record(
         &mut self,
         best_bid: (i64, f64),
@@ -1455,6 +1541,7 @@ impl FeatureEngine {
         record
     }
 
+    #[inline(always)]
     fn update_ewma(&mut self, log_return: f64, dt_s: f64) {
         self.pending_return += log_return;
         self.pending_dt_s += dt_s;
@@ -1478,6 +1565,7 @@ impl FeatureEngine {
         self.pending_dt_s = 0.0;
     }
 
+    #[inline(always)]
     fn push_record(&mut self, record: TickRecord) {
         if self.window.len() == self.config.tick_window {
             let oldest = &mut self.window[self.window_oldest];
@@ -1506,6 +1594,7 @@ impl FeatureEngine {
 }
 
 impl Predictor {
+    #[inline(always)]
     fn predict(&mut self, features: &mut Features) {
         // Score and learn from every prediction whose horizon has passed.
         while let Some(oldest) = self.pending.oldest() {
@@ -1562,6 +1651,7 @@ impl Predictor {
 
 /// The skew from the features' signals (`tanh` is not evaluated for a signal surely inside the
 /// dead band, `|x| < tanh_dead_limit`: its squashed value is then exactly a zero).
+#[inline(always)]
 fn skew(config: &FeatureConfig, tanh_dead_limit: f64, features: &Features) -> f64 {
     let weights = config.weights;
     let band = config.dead_band;
@@ -1599,6 +1689,7 @@ fn skew(config: &FeatureConfig, tanh_dead_limit: f64, features: &Features) -> f6
 
 /// Replaces anything non-finite (sizes near the float limit can overflow a sum) by its neutral
 /// value: prices by the mid, everything else by 0.
+#[inline(always)]
 fn sanitize(features: &mut Features) {
     // A sum is finite only if every term is (a sum of finite values that overflows only sends
     // us down the careful path, which then changes nothing): one test for the common case.
