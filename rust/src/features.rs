@@ -257,7 +257,9 @@ impl Features {
 /// What one tick contributes to the rolling windows, one value per [`Flow`] (counts are exact
 /// integers in floats). Kept in one array so the window's sums move with a few vector
 /// operations.
+/// 16-byte aligned, for the vector operations.
 #[derive(Debug, Clone, Copy, Default)]
+#[repr(align(16))]
 struct TickRecord([f64; Flow::COUNT]);
 
 /// The values a tick adds to the windows.
@@ -673,15 +675,16 @@ struct RidgeModel {
 #[derive(Debug, Clone, Copy)]
 struct LearntOutcome {
     regressors: [f64; MAX_REGRESSORS],
-    scale: f64,
-    realised: f64,
+    /// `scale` twice and `realised` twice: each read as one vector by the sums.
+    scale: [f64; 2],
+    realised: [f64; 2],
 }
 
 impl LearntOutcome {
     const ZERO: Self = Self {
         regressors: [0.0; MAX_REGRESSORS],
-        scale: 0.0,
-        realised: 0.0,
+        scale: [0.0; 2],
+        realised: [0.0; 2],
     };
 }
 
@@ -718,8 +721,8 @@ impl RidgeModel {
         // A refit or a rescale empties the buffer before it can overflow.
         let slot = &mut self.outcomes[self.outcome_count % REFIT_EVERY];
         slot.regressors = *x;
-        slot.scale = self.scale;
-        slot.realised = y;
+        slot.scale = [self.scale; 2];
+        slot.realised = [y; 2];
         self.outcome_count += 1;
         if self.scale > 1e100 {
             self.add_outcomes();
@@ -739,15 +742,11 @@ impl RidgeModel {
     fn add_outcomes(&mut self) {
         let outcomes = &self.outcomes[..self.outcome_count.min(REFIT_EVERY)];
         self.outcome_count = 0;
-        // A local copy: the sums stay in registers while the outcomes stream past.
-        let mut targets = self.targets;
-        for outcome in outcomes {
-            let (scale, realised) = (outcome.scale, outcome.realised);
-            for (target, x) in targets.iter_mut().zip(&outcome.regressors) {
-                *target += x * scale * realised;
-            }
+        if self.size > 10 {
+            add_to_targets::<6>(&mut self.targets, outcomes);
+        } else {
+            add_to_targets::<5>(&mut self.targets, outcomes);
         }
-        self.targets = targets;
         // Each row's columns up to the diagonal, taken two at a time (a row of even index also
         // fills the entry just above the diagonal, never read): the row's sums stay in
         // registers while the outcomes stream past.
@@ -886,6 +885,31 @@ fn cholesky_solve_any(
     solution.iter().all(|w| w.is_finite()).then_some(solution)
 }
 
+/// Adds `outcomes` to the first `2 × PAIRS` targets (the rest stay 0: their regressors are
+/// 0), each target's terms in the outcomes' order.
+#[inline(always)]
+fn add_to_targets<const PAIRS: usize>(
+    targets: &mut [f64; MAX_REGRESSORS],
+    outcomes: &[LearntOutcome],
+) {
+    let mut sums = [[0.0; 2]; PAIRS];
+    for (pair, sum) in sums.iter_mut().enumerate() {
+        *sum = [targets[2 * pair], targets[2 * pair + 1]];
+    }
+    for outcome in outcomes {
+        let x = &outcome.regressors;
+        let (scale, realised) = (outcome.scale, outcome.realised);
+        for (pair, sum) in sums.iter_mut().enumerate() {
+            sum[0] += x[2 * pair] * scale[0] * realised[0];
+            sum[1] += x[2 * pair + 1] * scale[1] * realised[1];
+        }
+    }
+    for (pair, sum) in sums.iter().enumerate() {
+        targets[2 * pair] = sum[0];
+        targets[2 * pair + 1] = sum[1];
+    }
+}
+
 /// Adds `outcomes` to row `i` of the moments, columns `0..2 × PAIRS`, each entry's terms in the
 /// outcomes' order.
 #[inline(always)]
@@ -900,7 +924,7 @@ fn add_to_row<const PAIRS: usize>(
     }
     for outcome in outcomes {
         let x = &outcome.regressors;
-        let weighted = x[i] * outcome.scale;
+        let weighted = x[i] * outcome.scale[0];
         for (pair, sum) in sums.iter_mut().enumerate() {
             sum[0] += weighted * x[2 * pair];
             sum[1] += weighted * x[2 * pair + 1];
@@ -1585,7 +1609,10 @@ impl FeatureEngine {
             self.ticks_since_resum = 0;
             let mut sums = TickRecord::default();
             let (newer, older) = self.window.split_at(self.window_oldest);
-            for record in older.iter().chain(newer) {
+            for record in older {
+                sums.add(record);
+            }
+            for record in newer {
                 sums.add(record);
             }
             self.sums = sums;
