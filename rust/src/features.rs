@@ -715,7 +715,7 @@ impl RidgeModel {
     }
 
     /// Learns that the prediction made from `x` saw the mid change by `y`.
-    #[inline]
+    #[inline(always)]
     fn learn(&mut self, x: &[f64; MAX_REGRESSORS], y: f64) {
         self.scale *= self.inverse_forgetting;
         // A refit or a rescale empties the buffer before it can overflow.
@@ -1386,7 +1386,7 @@ impl FeatureEngine {
     }
 
     /// [`Self::update`] in a replay (see [`Self::begin_replay`]).
-    #[inline]
+    #[inline(never)]
     pub(crate) fn update_replayed(
         &mut self,
         book: &OrderBook,
@@ -1643,30 +1643,32 @@ impl Predictor {
             self.model.learn(&oldest.regressors, realised_bps);
             self.pending.drop_oldest();
         }
-        let (lagged_ofi_normalized, lagged_imbalance) =
-            (self.lagged_ofi_normalized, self.lagged_imbalance);
-        let pending = self.pending.push();
-        let x = &mut pending.regressors;
-        *x = [0.0; MAX_REGRESSORS];
-        x[0] = 1.0;
+        // The regressors: the intercept, one imbalance per depth, then the rest over the unused
+        // imbalances (every place past the rest stays 0).
         let depths = features.depth_count.min(MAX_DEPTHS);
-        x[1..=depths].copy_from_slice(&features.imbalances[..depths]);
+        let mut x = [0.0; MAX_REGRESSORS];
+        x[0] = 1.0;
+        x[1..=MAX_DEPTHS].copy_from_slice(&features.imbalances);
         let rest = [
             features.ofi_normalized,
             features.deep_ofi_normalized,
             features.voi_normalized,
             features.trade_imbalance,
             (features.microprice - features.mid) / features.mid * 1e4,
-            lagged_ofi_normalized,
-            lagged_imbalance,
+            self.lagged_ofi_normalized,
+            self.lagged_imbalance,
         ];
-        x[1 + depths..1 + depths + rest.len()].copy_from_slice(&rest);
-        let prediction = self.model.predict(x);
+        for (slot, value) in x[1 + depths..].iter_mut().zip(rest) {
+            *slot = value;
+        }
+        let prediction = self.model.predict(&x);
         features.prediction_bps = if prediction.is_finite() {
             prediction
         } else {
             0.0
         };
+        let pending = self.pending.push();
+        pending.regressors = x;
         pending.tick = features.tick_count;
         pending.time_ns = features.time_ns;
         pending.mid = features.mid;
