@@ -613,7 +613,8 @@ pub fn squash(x: f64) -> f64 {
     #[allow(clippy::unreadable_literal, clippy::excessive_precision)]
     const LN2_32_LO: f64 = 2.325192846878874e-12;
     let magnitude = x.abs();
-    if magnitude < 0.25 || magnitude.is_nan() {
+    // Also NaN.
+    if !(magnitude >= 0.25) {
         return x.tanh();
     }
     if magnitude > 19.5 {
@@ -621,8 +622,10 @@ pub fn squash(x: f64) -> f64 {
         return 1.0_f64.copysign(x);
     }
     let y = 2.0 * magnitude;
-    let k_float = (y * INV_LN2_32 + ROUND) - ROUND;
-    let k = k_float as i64; // 11 to 1,800
+    // `k` (11 to 1,800) lands in the low bits of `shifted`: read from there, not converted.
+    let shifted = y * INV_LN2_32 + ROUND;
+    let k_float = shifted - ROUND;
+    let k = shifted.to_bits() - ROUND.to_bits();
     let r = (y - k_float * LN2_32_HI) - k_float * LN2_32_LO; // |r| ≤ ln 2 / 64
                                                              // e^r − 1 to degree 6 (the next term is below 4e-18 relative).
     let q = r
@@ -630,7 +633,7 @@ pub fn squash(x: f64) -> f64 {
             + r * (0.5
                 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
     let base = EXP2_32NDS[(k & 31) as usize];
-    let power = f64::from_bits((((k >> 5) + 1023) as u64) << 52);
+    let power = f64::from_bits(((k >> 5) + 1023) << 52);
     let e = (base + base * q) * power;
     (1.0 - 2.0 / (e + 1.0)).copysign(x)
 }
@@ -1685,6 +1688,7 @@ fn skew(config: &FeatureConfig, tanh_dead_limit: f64, features: &Features) -> f6
     let weights = config.weights;
     let band = config.dead_band;
     let deepest = features.imbalances[features.depth_count - 1];
+    let banded = |signal: f64| dead_band(signal, band);
     // tanh(x) with the dead band's zero (of x's sign) when |x| is surely inside it.
     let limit = tanh_dead_limit;
     let squashed = |x: f64| {
@@ -1707,7 +1711,7 @@ fn skew(config: &FeatureConfig, tanh_dead_limit: f64, features: &Features) -> f6
     ];
     let skew: f64 = signals
         .iter()
-        .map(|(weight, signal)| weight * dead_band(*signal, band))
+        .map(|(weight, signal)| weight * banded(*signal))
         .sum();
     if skew.is_finite() {
         skew.clamp(-1.0, 1.0)
