@@ -1038,7 +1038,11 @@ impl PendingPredictions {
 
     #[inline]
     fn oldest(&self) -> Option<&PendingPrediction> {
-        (self.count > 0).then(|| &self.ring[self.oldest & (self.ring.len() - 1)])
+        if self.count == 0 {
+            return None;
+        }
+        // `oldest` is always within the ring.
+        self.ring.get(self.oldest)
     }
 
     #[inline]
