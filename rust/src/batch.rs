@@ -242,6 +242,31 @@ fn feature_row(features: &crate::features::Features) -> [f64; ROW_SLOTS] {
     ]
 }
 
+/// Pushes `trades` from index `next` on to `tape` while their time is at or before `now`;
+/// returns the index of the first trade not pushed.
+fn push_trades(
+    tape: &mut crate::trades::TradeTape,
+    trades: BatchTrades<'_>,
+    mut next: usize,
+    now: i64,
+) -> usize {
+    while next < trades.times_ns.len() && trades.times_ns[next] <= now {
+        tape.push(crate::trades::Trade {
+            price: trades.prices[next],
+            size: trades.sizes[next],
+            aggressor: if trades.aggressor_bought[next] {
+                Side::Buy
+            } else {
+                Side::Sell
+            },
+            exchange_time_ns: trades.times_ns[next],
+            trade_id: None,
+        });
+        next += 1;
+    }
+    next
+}
+
 /// Replays level updates (no sequence check) and trades through `book`, `tape` and `engine`,
 /// updating the features after every update that ends a message (`message_ends[i]`, or every
 /// update when `None`). Trades with a time at or before the message's time reach the tape
@@ -336,20 +361,7 @@ pub fn run_features(
         }
         let now = times_ns[index];
         if let Some(trades) = trades {
-            while next_trade < trades.times_ns.len() && trades.times_ns[next_trade] <= now {
-                tape.push(crate::trades::Trade {
-                    price: trades.prices[next_trade],
-                    size: trades.sizes[next_trade],
-                    aggressor: if trades.aggressor_bought[next_trade] {
-                        Side::Buy
-                    } else {
-                        Side::Sell
-                    },
-                    exchange_time_ns: trades.times_ns[next_trade],
-                    trade_id: None,
-                });
-                next_trade += 1;
-            }
+            next_trade = push_trades(tape, trades, next_trade, now);
         }
         if replay {
             engine.update_replayed(book, Some(tape), now);
