@@ -242,6 +242,31 @@ fn feature_row(features: &crate::features::Features) -> [f64; ROW_SLOTS] {
     ]
 }
 
+/// Pushes `trades` from index `next` on to `tape` while their time is at or before `now`;
+/// returns the index of the first trade not pushed.
+fn push_trades(
+    tape: &mut crate::trades::TradeTape,
+    trades: BatchTrades<'_>,
+    mut next: usize,
+    now: i64,
+) -> usize {
+    while next < trades.times_ns.len() && trades.times_ns[next] <= now {
+        tape.push(crate::trades::Trade {
+            price: trades.prices[next],
+            size: trades.sizes[next],
+            aggressor: if trades.aggressor_bought[next] {
+                Side::Buy
+            } else {
+                Side::Sell
+            },
+            exchange_time_ns: trades.times_ns[next],
+            trade_id: None,
+        });
+        next += 1;
+    }
+    next
+}
+
 /// Replays level updates (no sequence check) and trades through `book`, `tape` and `engine`,
 /// updating the features after every update that ends a message (`message_ends[i]`, or every
 /// update when `None`). Trades with a time at or before the message's time reach the tape
@@ -323,34 +348,26 @@ pub fn run_features(
         }
     };
     let mut next_trade = 0;
-    let levels_read = engine.levels_read();
+    // The engine is told every change, so it keeps its reads without the book's stamps.
+    let replay = engine.begin_replay(book);
     for index in 0..count {
         let side = if is_bid[index] { Side::Buy } else { Side::Sell };
-        // The engine keeps its depth sums from the update rather than reading the side again.
-        let stamp_before = book.top_stamp(side, levels_read);
         let change = book.change_level(side, ticks[index], sizes[index] + 0.0);
-        engine.note_level_change(book, side, stamp_before, change);
+        if replay {
+            engine.note_level_change(book, side, change);
+        }
         if message_ends.is_some_and(|ends| !ends[index]) {
             continue;
         }
         let now = times_ns[index];
         if let Some(trades) = trades {
-            while next_trade < trades.times_ns.len() && trades.times_ns[next_trade] <= now {
-                tape.push(crate::trades::Trade {
-                    price: trades.prices[next_trade],
-                    size: trades.sizes[next_trade],
-                    aggressor: if trades.aggressor_bought[next_trade] {
-                        Side::Buy
-                    } else {
-                        Side::Sell
-                    },
-                    exchange_time_ns: trades.times_ns[next_trade],
-                    trade_id: None,
-                });
-                next_trade += 1;
-            }
+            next_trade = push_trades(tape, trades, next_trade, now);
         }
-        engine.update(book, Some(tape), now);
+        if replay {
+            engine.update_replayed(book, Some(tape), now);
+        } else {
+            engine.update(book, Some(tape), now);
+        }
         let row = in_block % FEATURE_BLOCK_ROWS;
         for (column, value) in block.iter_mut().zip(feature_row(engine.features())) {
             column[row] = value;
@@ -362,5 +379,160 @@ pub fn run_features(
         }
     }
     flush(&block, in_block, out);
+    if replay {
+        engine.end_replay(book);
+    }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::book::Sequencing;
+    use crate::features::{FeatureConfig, FeatureEngine, Horizon};
+    use crate::price::PriceGrid;
+    use crate::trades::{Trade, TradeTape};
+
+    fn book() -> OrderBook {
+        let mut book = OrderBook::new(
+            "TEST",
+            PriceGrid::from_text("0.1").expect("a valid tick"),
+            Sequencing::Unsequenced,
+        );
+        for i in 0..150 {
+            book.set_level(Side::Buy, 10_000 - i, 0.001 * (1 + (i * 37) % 5000) as f64);
+            book.set_level(Side::Sell, 10_001 + i, 0.001 * (1 + (i * 53) % 5000) as f64);
+        }
+        book
+    }
+
+    /// One row of [`feature_row`]'s columns from the engine's features, as `run_features`
+    /// writes them.
+    fn row(engine: &FeatureEngine) -> Vec<f64> {
+        let depth_count = engine.config().depths.len();
+        let full = feature_row(engine.features());
+        let mut row = full[..6 + depth_count].to_vec();
+        row.extend_from_slice(&full[6 + crate::features::MAX_DEPTHS..]);
+        row
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// The replay (the engine told every change, its reads kept by them) writes the rows
+        /// the per-tick path computes from the book after each message, bit for bit, and leaves
+        /// the engine where the per-tick path leaves it: the two go on agreeing afterwards.
+        #[test]
+        fn replay_rows_match_the_per_tick_path(
+            updates in proptest::collection::vec((proptest::bool::ANY, 0u64..1_000, 0u64..8, 0u64..4), 1..600),
+            config_index in 0usize..4,
+            seed in 0u64..1_000,
+        ) {
+            let config = match config_index {
+                0 => FeatureConfig { depths: vec![5, 50], tick_window: 20, ..FeatureConfig::default() },
+                1 => FeatureConfig { depths: vec![1, 3, 20], tick_window: 7, ofi_levels: 10, ..FeatureConfig::default() },
+                2 => FeatureConfig { depths: vec![2, 80], tick_window: 30, level_decay: 0.1, ofi_levels: 3, ..FeatureConfig::default() },
+                _ => FeatureConfig { depths: vec![4], tick_window: 5, horizon: Horizon::Millis(2.5), ..FeatureConfig::default() },
+            };
+            let mut replay_book = book();
+            let mut replay_tape = TradeTape::new(64);
+            let mut replay = FeatureEngine::new(config.clone()).unwrap();
+            let mut tick_book = replay_book.clone();
+            let mut tick_tape = TradeTape::new(64);
+            let mut per_tick = FeatureEngine::new(config).unwrap();
+            // A few ticks before the replay: the replay starts from reads kept by stamps.
+            for time_ns in 0..3 {
+                replay.update(&replay_book, Some(&replay_tape), time_ns);
+                per_tick.update(&tick_book, Some(&tick_tape), time_ns);
+            }
+            let (mut is_bid, mut ticks, mut sizes, mut ends, mut times) = (vec![], vec![], vec![], vec![], vec![]);
+            let mut state = seed;
+            // The touch as the stream moves it, so that updates land near it.
+            let mut tracking = tick_book.clone();
+            let (mut bid, mut ask) = (10_000_i64, 10_001_i64);
+            for (index, (buy, distance, size, messages)) in updates.iter().enumerate() {
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                // Mostly near the touch, sometimes deep; a tenth of the sizes remove the level.
+                let distance = if distance % 5 == 0 { 1 + distance % 200 } else { 1 + distance % 12 } as i64;
+                let tick = if *buy { (bid + 2 - distance).min(ask - 1) } else { (ask - 2 + distance).max(bid + 1) };
+                let size = if *size == 0 { 0.0 } else { 0.001 * (1 + (state >> 33) % 5000) as f64 };
+                is_bid.push(*buy);
+                ticks.push(tick);
+                sizes.push(size);
+                ends.push(*messages != 0 || index + 1 == updates.len());
+                times.push(10 + index as i64 * 400_000);
+                tracking.set_level(if *buy { Side::Buy } else { Side::Sell }, tick, size);
+                if let (Some(b), Some(a)) = (tracking.best_bid(), tracking.best_ask()) {
+                    (bid, ask) = (b.0, a.0);
+                }
+            }
+            let trade_times: Vec<i64> = (0..updates.len() as i64 / 3).map(|i| 5 + i * 1_200_000).collect();
+            let trade_prices: Vec<f64> = trade_times.iter().map(|t| 1000.0 + (t % 7) as f64 / 10.0).collect();
+            let trade_sizes: Vec<f64> = trade_times.iter().map(|t| 0.5 + (t % 5) as f64).collect();
+            let trade_buys: Vec<bool> = trade_times.iter().map(|t| t % 3 == 0).collect();
+            let mut out = Vec::new();
+            let rows = run_features(
+                &mut replay_book,
+                &mut replay_tape,
+                &mut replay,
+                &times,
+                &is_bid,
+                BatchPrices::Ticks(&ticks),
+                &sizes,
+                Some(&ends),
+                Some(BatchTrades {
+                    times_ns: &trade_times,
+                    prices: &trade_prices,
+                    sizes: &trade_sizes,
+                    aggressor_bought: &trade_buys,
+                }),
+                &mut out,
+            )
+            .unwrap();
+            let mut row_index = 0;
+            let mut next_trade = 0;
+            for index in 0..is_bid.len() {
+                let side = if is_bid[index] { Side::Buy } else { Side::Sell };
+                tick_book.set_level(side, ticks[index], sizes[index]);
+                if !ends[index] {
+                    continue;
+                }
+                while next_trade < trade_times.len() && trade_times[next_trade] <= times[index] {
+                    tick_tape.push(Trade {
+                        price: trade_prices[next_trade],
+                        size: trade_sizes[next_trade],
+                        aggressor: if trade_buys[next_trade] { Side::Buy } else { Side::Sell },
+                        exchange_time_ns: trade_times[next_trade],
+                        trade_id: None,
+                    });
+                    next_trade += 1;
+                }
+                per_tick.update(&tick_book, Some(&tick_tape), times[index]);
+                let expected = row(&per_tick);
+                for (column, value) in expected.iter().enumerate() {
+                    proptest::prop_assert_eq!(
+                        out[column][row_index].to_bits(),
+                        value.to_bits(),
+                        "row {}, column {}: {} vs {}", row_index, column, out[column][row_index], value
+                    );
+                }
+                row_index += 1;
+            }
+            proptest::prop_assert_eq!(rows, row_index);
+            proptest::prop_assert_eq!(replay.features(), per_tick.features());
+            // After the replay both engines read the book by its stamps again.
+            for step in 0..40_i64 {
+                let side = if step % 2 == 0 { Side::Buy } else { Side::Sell };
+                let (b, a) = (tick_book.best_bid().unwrap().0, tick_book.best_ask().unwrap().0);
+                let tick = if side == Side::Buy { b - step % 7 } else { a + step % 7 };
+                let size = if step % 5 == 0 { 0.0 } else { 0.25 * step as f64 };
+                replay_book.set_level(side, tick, size);
+                tick_book.set_level(side, tick, size);
+                let time_ns = 1_000_000_000 + step * 1_000_000;
+                replay.update(&replay_book, Some(&replay_tape), time_ns);
+                per_tick.update(&tick_book.clone(), Some(&tick_tape), time_ns);
+                proptest::prop_assert_eq!(replay.features(), per_tick.features(), "step {}", step);
+            }
+        }
+    }
 }

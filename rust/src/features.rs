@@ -6,7 +6,9 @@
 //! levels read (the watched depths) plus the new trades; after construction nothing allocates.
 //! No feature is ever NaN or infinite: undefined values take documented neutral values.
 
-use std::collections::VecDeque;
+// The per-tick path is tuned by instruction counts (callgrind): left to its heuristics, LLVM
+// splits it into calls that cost more than their bodies; `#[inline(always)]` keeps it whole.
+#![allow(clippy::inline_always)]
 
 use crate::book::{LevelChange, OrderBook};
 use crate::error::{CoreError, CoreResult};
@@ -259,7 +261,9 @@ impl Features {
 /// What one tick contributes to the rolling windows, one value per [`Flow`] (counts are exact
 /// integers in floats). Kept in one array so the window's sums move with a few vector
 /// operations.
+/// 16-byte aligned, for the vector operations.
 #[derive(Debug, Clone, Copy, Default)]
+#[repr(align(16))]
 struct TickRecord([f64; Flow::COUNT]);
 
 /// The values a tick adds to the windows.
@@ -391,9 +395,13 @@ struct SideRead {
     /// The book's stamp of the levels the weighted mid and the OFI levels were read at (None:
     /// not tracked, read again every tick).
     stamp: Option<(u64, u64)>,
-    /// The book's stamp the depth sums are current for (they can be kept up to date from the
-    /// updates applied, see [`FeatureEngine::note_level_change`]).
+    /// The book's stamp the depth sums are current for.
     sums_stamp: Option<(u64, u64)>,
+    /// In a replay (see [`FeatureEngine::begin_replay`]): whether the weighted-mid sums and
+    /// the OFI levels, and the depth sums, are as the book is now. The changes the replay tells
+    /// the engine keep these up to date, in place of the stamps.
+    top_current: bool,
+    sums_current: bool,
     /// Updates applied to the depth sums since they were read afresh.
     sums_changes: u32,
     /// Summed sizes of the best `depths[k]` levels, with their rounding error (unweighted only).
@@ -416,6 +424,8 @@ impl SideRead {
     const EMPTY: Self = Self {
         stamp: None,
         sums_stamp: None,
+        top_current: false,
+        sums_current: false,
         sums_changes: 0,
         depth_sums: [CompensatedSum::ZERO; MAX_DEPTHS],
         depth_sizes: [0.0; MAX_DEPTHS],
@@ -607,7 +617,9 @@ pub fn squash(x: f64) -> f64 {
     #[allow(clippy::unreadable_literal, clippy::excessive_precision)]
     const LN2_32_LO: f64 = 2.325192846878874e-12;
     let magnitude = x.abs();
-    if magnitude < 0.25 || magnitude.is_nan() {
+    // One comparison, false for NaN too.
+    let in_range = magnitude >= 0.25;
+    if !in_range {
         return x.tanh();
     }
     if magnitude > 19.5 {
@@ -615,8 +627,10 @@ pub fn squash(x: f64) -> f64 {
         return 1.0_f64.copysign(x);
     }
     let y = 2.0 * magnitude;
-    let k_float = (y * INV_LN2_32 + ROUND) - ROUND;
-    let k = k_float as i64; // 11 to 1,800
+    // `k` (11 to 1,800) lands in the low bits of `shifted`: read from there, not converted.
+    let shifted = y * INV_LN2_32 + ROUND;
+    let k_float = shifted - ROUND;
+    let k = shifted.to_bits() - ROUND.to_bits();
     let r = (y - k_float * LN2_32_HI) - k_float * LN2_32_LO; // |r| ≤ ln 2 / 64
                                                              // e^r − 1 to degree 6 (the next term is below 4e-18 relative).
     let q = r
@@ -624,7 +638,7 @@ pub fn squash(x: f64) -> f64 {
             + r * (0.5
                 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
     let base = EXP2_32NDS[(k & 31) as usize];
-    let power = f64::from_bits((((k >> 5) + 1023) as u64) << 52);
+    let power = f64::from_bits(((k >> 5) + 1023) << 52);
     let e = (base + base * q) * power;
     (1.0 - 2.0 / (e + 1.0)).copysign(x)
 }
@@ -642,38 +656,63 @@ pub fn dead_band(signal: f64, band: f64) -> f64 {
 ///
 /// It keeps `A = Σ λ^(t−s) x_s x_sᵀ` and `b = Σ λ^(t−s) x_s y_s` (stored multiplied by `1/λ^t`,
 /// so that forgetting costs nothing per tick) and solves `(A + ridge·I) w = b` by Cholesky every
-/// `refit_every` ticks. Unused regressors stay zero.
+/// `REFIT_EVERY` ticks. Unused regressors stay zero. Only the solve reads `A` and `b`, so the
+/// outcomes learnt between two solves wait in a buffer and go in together just before it (a
+/// rank-k update): each sum still takes its terms one outcome at a time, oldest first, exactly
+/// the additions a rank-one update per outcome would make.
 #[derive(Debug, Clone)]
 struct RidgeModel {
     size: usize,
     weights: [f64; MAX_REGRESSORS],
-    /// `A / λ^t` (symmetric; only the lower triangle is kept up to date).
+    /// `A / λ^t`, lower triangle (all the Cholesky solve reads; what lies above the diagonal
+    /// is never read).
     moments: [[f64; MAX_REGRESSORS]; MAX_REGRESSORS],
     targets: [f64; MAX_REGRESSORS],
     /// `1 / λ^t`: what the stored sums are multiplied by.
     scale: f64,
     inverse_forgetting: f64,
     ridge: f64,
-    refit_every: u32,
-    since_refit: u32,
+    /// Outcomes learnt since they were last added to the sums, oldest first.
+    outcomes: [LearntOutcome; REFIT_EVERY],
+    outcome_count: usize,
+    since_refit: usize,
+}
+
+/// One outcome waiting to be added to the sums: the prediction's regressors, the realised
+/// change and `1/λ^t` as of when it was learnt.
+#[derive(Debug, Clone, Copy)]
+struct LearntOutcome {
+    regressors: [f64; MAX_REGRESSORS],
+    /// `scale` twice and `realised` twice: each read as one vector by the sums.
+    scale: [f64; 2],
+    realised: [f64; 2],
+}
+
+impl LearntOutcome {
+    const ZERO: Self = Self {
+        regressors: [0.0; MAX_REGRESSORS],
+        scale: [0.0; 2],
+        realised: [0.0; 2],
+    };
 }
 
 /// Ridge penalty of the mid-change model (features are of order 1, targets in bps).
 const RIDGE_PENALTY: f64 = 1.0;
 /// Ticks between refits of the mid-change model.
-const REFIT_EVERY: u32 = 32;
+const REFIT_EVERY: usize = 32;
 
 impl RidgeModel {
     fn new(size: usize, forgetting: f64) -> Self {
         Self {
-            size,
+            size: size.min(MAX_REGRESSORS),
             weights: [0.0; MAX_REGRESSORS],
             moments: [[0.0; MAX_REGRESSORS]; MAX_REGRESSORS],
             targets: [0.0; MAX_REGRESSORS],
             scale: 1.0,
             inverse_forgetting: 1.0 / forgetting,
             ridge: RIDGE_PENALTY,
-            refit_every: REFIT_EVERY,
+            outcomes: [LearntOutcome::ZERO; REFIT_EVERY],
+            outcome_count: 0,
             since_refit: 0,
         }
     }
@@ -683,32 +722,51 @@ impl RidgeModel {
         self.weights.iter().zip(x).map(|(w, x)| w * x).sum()
     }
 
+    /// Learns that the prediction made from `x` saw the mid change by `y`.
+    #[inline(always)]
     fn learn(&mut self, x: &[f64; MAX_REGRESSORS], y: f64) {
         self.scale *= self.inverse_forgetting;
-        let mut weighted = [0.0; MAX_REGRESSORS];
-        for (w, x) in weighted.iter_mut().zip(x) {
-            *w = x * self.scale;
-        }
-        for (target, w) in self.targets.iter_mut().zip(&weighted) {
-            *target += w * y;
-        }
-        // The lower triangle (all the Cholesky solve reads), used regressors only.
-        for (i, (row, w)) in self.moments[..self.size]
-            .iter_mut()
-            .zip(&weighted)
-            .enumerate()
-        {
-            for (moment, x_j) in row[..=i].iter_mut().zip(x) {
-                *moment += w * x_j;
-            }
-        }
+        // A refit or a rescale empties the buffer before it can overflow.
+        let slot = &mut self.outcomes[self.outcome_count % REFIT_EVERY];
+        slot.regressors = *x;
+        slot.scale = [self.scale; 2];
+        slot.realised = [y; 2];
+        self.outcome_count += 1;
         if self.scale > 1e100 {
+            self.add_outcomes();
             self.rescale();
         }
         self.since_refit += 1;
-        if self.since_refit >= self.refit_every {
+        if self.since_refit >= REFIT_EVERY {
             self.since_refit = 0;
+            self.add_outcomes();
             self.refit();
+        }
+    }
+
+    /// Adds the buffered outcomes to the sums, oldest first: `b += (x·s)·y` and, row by row of
+    /// the lower triangle, `A[i][j] += (x_i·s)·x_j`, the terms of each sum in the order
+    /// the outcomes were learnt.
+    fn add_outcomes(&mut self) {
+        let outcomes = &self.outcomes[..self.outcome_count.min(REFIT_EVERY)];
+        self.outcome_count = 0;
+        if self.size > 10 {
+            add_to_targets::<6>(&mut self.targets, outcomes);
+        } else {
+            add_to_targets::<5>(&mut self.targets, outcomes);
+        }
+        // Each row's columns up to the diagonal, taken two at a time (a row of even index also
+        // fills the entry just above the diagonal, never read): the row's sums stay in
+        // registers while the outcomes stream past.
+        for (i, row) in self.moments[..self.size].iter_mut().enumerate() {
+            match i / 2 {
+                0 => add_to_row::<1>(row, i, outcomes),
+                1 => add_to_row::<2>(row, i, outcomes),
+                2 => add_to_row::<3>(row, i, outcomes),
+                3 => add_to_row::<4>(row, i, outcomes),
+                4 => add_to_row::<5>(row, i, outcomes),
+                _ => add_to_row::<6>(row, i, outcomes),
+            }
         }
     }
 
@@ -726,46 +784,163 @@ impl RidgeModel {
     }
 
     /// Solves `(A + ridge·I) w = b` by Cholesky (`A` is symmetric positive semi-definite, so
-    /// the ridge makes the system positive definite).
-    #[allow(clippy::needless_range_loop)] // the triangular solves read best with indices
+    /// the ridge makes the system positive definite); keeps the weights if the solve fails.
     fn refit(&mut self) {
-        let n = self.size;
         let penalty = self.ridge * self.scale;
-        let mut lower = [[0.0; MAX_REGRESSORS]; MAX_REGRESSORS];
-        for i in 0..n {
-            for j in 0..=i {
-                let mut value = self.moments[i][j] + if i == j { penalty } else { 0.0 };
-                for k in 0..j {
-                    value -= lower[i][k] * lower[j][k];
-                }
-                if i == j {
-                    if !(value > 0.0 && value.is_finite()) {
-                        return;
-                    }
-                    lower[i][i] = value.sqrt();
-                } else {
-                    lower[i][j] = value / lower[j][j];
-                }
-            }
-        }
-        let mut solution = [0.0; MAX_REGRESSORS];
-        for i in 0..n {
-            let mut value = self.targets[i];
-            for k in 0..i {
-                value -= lower[i][k] * solution[k];
-            }
-            solution[i] = value / lower[i][i];
-        }
-        for i in (0..n).rev() {
-            let mut value = solution[i];
-            for k in i + 1..n {
-                value -= lower[k][i] * solution[k];
-            }
-            solution[i] = value / lower[i][i];
-        }
-        if solution.iter().all(|w| w.is_finite()) {
+        // One solve per model size, each with its loops unrolled (the size is 1 + depths + 7).
+        let solution = match self.size {
+            9 => cholesky_solve::<9>(&self.moments, &self.targets, penalty),
+            10 => cholesky_solve::<10>(&self.moments, &self.targets, penalty),
+            11 => cholesky_solve::<11>(&self.moments, &self.targets, penalty),
+            12 => cholesky_solve::<12>(&self.moments, &self.targets, penalty),
+            size => cholesky_solve_any(size, &self.moments, &self.targets, penalty),
+        };
+        if let Some(solution) = solution {
             self.weights = solution;
         }
+    }
+}
+
+/// `(moments + penalty·I) w = targets` over the first `N` regressors by Cholesky, from the
+/// lower triangle of `moments`; None when a pivot is not positive or the solution not finite.
+/// Every sum is taken left to right, as in [`cholesky_solve_any`] (same result, bit for bit).
+#[inline(never)]
+#[allow(clippy::needless_range_loop)] // the triangular solves read best with indices
+fn cholesky_solve<const N: usize>(
+    moments: &[[f64; MAX_REGRESSORS]; MAX_REGRESSORS],
+    targets: &[f64; MAX_REGRESSORS],
+    penalty: f64,
+) -> Option<[f64; MAX_REGRESSORS]> {
+    let mut lower = [[0.0; N]; N];
+    for i in 0..N {
+        for j in 0..i {
+            // `+ 0.0`: a zero moment comes out +0, as the diagonal's `+ penalty` would.
+            let mut value = moments[i][j] + 0.0;
+            for k in 0..j {
+                value -= lower[i][k] * lower[j][k];
+            }
+            lower[i][j] = value / lower[j][j];
+        }
+        let mut value = moments[i][i] + penalty;
+        for k in 0..i {
+            value -= lower[i][k] * lower[i][k];
+        }
+        if !(value > 0.0 && value.is_finite()) {
+            return None;
+        }
+        lower[i][i] = value.sqrt();
+    }
+    let mut solution = [0.0; MAX_REGRESSORS];
+    for i in 0..N {
+        let mut value = targets[i];
+        for k in 0..i {
+            value -= lower[i][k] * solution[k];
+        }
+        solution[i] = value / lower[i][i];
+    }
+    for i in (0..N).rev() {
+        let mut value = solution[i];
+        for k in i + 1..N {
+            value -= lower[k][i] * solution[k];
+        }
+        solution[i] = value / lower[i][i];
+    }
+    solution.iter().all(|w| w.is_finite()).then_some(solution)
+}
+
+/// [`cholesky_solve`] for any size up to [`MAX_REGRESSORS`].
+#[allow(clippy::needless_range_loop)] // the triangular solves read best with indices
+fn cholesky_solve_any(
+    n: usize,
+    moments: &[[f64; MAX_REGRESSORS]; MAX_REGRESSORS],
+    targets: &[f64; MAX_REGRESSORS],
+    penalty: f64,
+) -> Option<[f64; MAX_REGRESSORS]> {
+    let n = n.min(MAX_REGRESSORS);
+    let mut lower = [[0.0; MAX_REGRESSORS]; MAX_REGRESSORS];
+    for i in 0..n {
+        for j in 0..i {
+            let mut value = moments[i][j] + 0.0;
+            for k in 0..j {
+                value -= lower[i][k] * lower[j][k];
+            }
+            lower[i][j] = value / lower[j][j];
+        }
+        let mut value = moments[i][i] + penalty;
+        for k in 0..i {
+            value -= lower[i][k] * lower[i][k];
+        }
+        if !(value > 0.0 && value.is_finite()) {
+            return None;
+        }
+        lower[i][i] = value.sqrt();
+    }
+    let mut solution = [0.0; MAX_REGRESSORS];
+    for i in 0..n {
+        let mut value = targets[i];
+        for k in 0..i {
+            value -= lower[i][k] * solution[k];
+        }
+        solution[i] = value / lower[i][i];
+    }
+    for i in (0..n).rev() {
+        let mut value = solution[i];
+        for k in i + 1..n {
+            value -= lower[k][i] * solution[k];
+        }
+        solution[i] = value / lower[i][i];
+    }
+    solution.iter().all(|w| w.is_finite()).then_some(solution)
+}
+
+/// Adds `outcomes` to the first `2 × PAIRS` targets (the rest stay 0: their regressors are
+/// 0), each target's terms in the outcomes' order.
+#[inline(always)]
+fn add_to_targets<const PAIRS: usize>(
+    targets: &mut [f64; MAX_REGRESSORS],
+    outcomes: &[LearntOutcome],
+) {
+    let mut sums = [[0.0; 2]; PAIRS];
+    for (pair, sum) in sums.iter_mut().enumerate() {
+        *sum = [targets[2 * pair], targets[2 * pair + 1]];
+    }
+    for outcome in outcomes {
+        let x = &outcome.regressors;
+        let (scale, realised) = (outcome.scale, outcome.realised);
+        for (pair, sum) in sums.iter_mut().enumerate() {
+            sum[0] += x[2 * pair] * scale[0] * realised[0];
+            sum[1] += x[2 * pair + 1] * scale[1] * realised[1];
+        }
+    }
+    for (pair, sum) in sums.iter().enumerate() {
+        targets[2 * pair] = sum[0];
+        targets[2 * pair + 1] = sum[1];
+    }
+}
+
+/// Adds `outcomes` to row `i` of the moments, columns `0..2 × PAIRS`, each entry's terms in the
+/// outcomes' order.
+#[inline(always)]
+fn add_to_row<const PAIRS: usize>(
+    row: &mut [f64; MAX_REGRESSORS],
+    i: usize,
+    outcomes: &[LearntOutcome],
+) {
+    let mut sums = [[0.0; 2]; PAIRS];
+    for (pair, sum) in sums.iter_mut().enumerate() {
+        *sum = [row[2 * pair], row[2 * pair + 1]];
+    }
+    for outcome in outcomes {
+        let x = &outcome.regressors;
+        let weighted = x[i] * outcome.scale[0];
+        for (pair, sum) in sums.iter_mut().enumerate() {
+            sum[0] += weighted * x[2 * pair];
+            sum[1] += weighted * x[2 * pair + 1];
+        }
+    }
+    for (pair, sum) in sums.iter().enumerate() {
+        row[2 * pair] = sum[0];
+        row[2 * pair + 1] = sum[1];
     }
 }
 
@@ -827,7 +1002,7 @@ pub struct FeatureEngine {
 struct Predictor {
     horizon: Horizon,
     model: RidgeModel,
-    pending: VecDeque<PendingPrediction>,
+    pending: PendingPredictions,
     hits: u64,
     lagged_ofi_normalized: f64,
     lagged_imbalance: f64,
@@ -835,6 +1010,81 @@ struct Predictor {
 
 /// Pending predictions kept at most (a millisecond horizon on a very fast feed).
 const MAX_PENDING_PREDICTIONS: usize = 65_536;
+
+/// The predictions waiting for their outcome, oldest first, in a ring whose length is a power
+/// of two: a prediction is written once, where it waits, and read there when it matures.
+#[derive(Debug, Clone)]
+struct PendingPredictions {
+    ring: Vec<PendingPrediction>,
+    oldest: usize,
+    count: usize,
+}
+
+impl PendingPredictions {
+    const EMPTY_SLOT: PendingPrediction = PendingPrediction {
+        tick: 0,
+        time_ns: 0,
+        mid: 0.0,
+        prediction_bps: 0.0,
+        regressors: [0.0; MAX_REGRESSORS],
+    };
+
+    /// Room for `capacity` predictions before the ring grows.
+    fn with_capacity(capacity: usize) -> Self {
+        let length = capacity
+            .clamp(1, MAX_PENDING_PREDICTIONS)
+            .next_power_of_two();
+        Self {
+            ring: vec![Self::EMPTY_SLOT; length],
+            oldest: 0,
+            count: 0,
+        }
+    }
+
+    #[inline]
+    fn oldest(&self) -> Option<&PendingPrediction> {
+        if self.count == 0 {
+            return None;
+        }
+        // `oldest` is always within the ring.
+        self.ring.get(self.oldest)
+    }
+
+    #[inline]
+    fn drop_oldest(&mut self) {
+        if self.count > 0 {
+            self.oldest = (self.oldest + 1) & (self.ring.len() - 1);
+            self.count -= 1;
+        }
+    }
+
+    /// The slot of a new newest prediction (the ring doubles when full, up to
+    /// [`MAX_PENDING_PREDICTIONS`]; beyond that the oldest is dropped unscored).
+    #[inline]
+    fn push(&mut self) -> &mut PendingPrediction {
+        if self.count == self.ring.len() {
+            if self.ring.len() < MAX_PENDING_PREDICTIONS {
+                self.grow();
+            } else {
+                self.drop_oldest();
+            }
+        }
+        let mask = self.ring.len() - 1;
+        let slot = (self.oldest + self.count) & mask;
+        self.count += 1;
+        &mut self.ring[slot]
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let mut ring = Vec::with_capacity(2 * self.ring.len());
+        ring.extend_from_slice(&self.ring[self.oldest..]);
+        ring.extend_from_slice(&self.ring[..self.oldest]);
+        ring.resize(2 * self.ring.len(), Self::EMPTY_SLOT);
+        self.ring = ring;
+        self.oldest = 0;
+    }
+}
 
 impl FeatureEngine {
     /// An engine with the given parameters.
@@ -847,7 +1097,7 @@ impl FeatureEngine {
             .collect();
         let regressors = 1 + config.depths.len() + 7;
         let pending_capacity = match config.horizon {
-            Horizon::Updates(ticks) => ticks + 1,
+            Horizon::Updates(ticks) => ticks.saturating_add(1),
             Horizon::Millis(_) => 1024,
         };
         Ok(Self {
@@ -874,7 +1124,7 @@ impl FeatureEngine {
             predictor: Predictor {
                 horizon: config.horizon,
                 model: RidgeModel::new(regressors, config.forgetting),
-                pending: VecDeque::with_capacity(pending_capacity),
+                pending: PendingPredictions::with_capacity(pending_capacity),
                 hits: 0,
                 lagged_ofi_normalized: 0.0,
                 lagged_imbalance: 0.0,
@@ -946,70 +1196,121 @@ impl FeatureEngine {
         }
     }
 
-    /// Brings `side`'s depth sums up to date with one update just applied to the book
-    /// (`change`, from [`OrderBook::change_level`]; `stamp_before`: the book's
-    /// [`OrderBook::top_stamp`] of this side at `levels_read()` before it): a replay that
-    /// tells the engine each update spares it reading the side's levels again. Unweighted sums
-    /// only; whatever cannot be kept this way is read afresh at the next [`Self::update`], as
-    /// without this call.
+    /// [`Self::refresh_side`] in a replay: reads `side` again where the changes told say it
+    /// moved.
     #[inline]
-    pub fn note_level_change(
-        &mut self,
-        book: &OrderBook,
-        side: Side,
-        stamp_before: Option<(u64, u64)>,
-        change: LevelChange,
-    ) {
+    fn refresh_side_replayed(&mut self, book: &OrderBook, side: Side) {
+        let (read, refreshed) = match side {
+            Side::Buy => (&mut self.bid_read, &mut self.bid_refreshed),
+            Side::Sell => (&mut self.ask_read, &mut self.ask_refreshed),
+        };
+        *refreshed = !read.top_current;
+        let sums_stale = !read.sums_current;
+        read.top_current = true;
+        read.sums_current = true;
+        if *refreshed {
+            self.read_top(book, side, None);
+        }
+        if sums_stale {
+            self.read_depth_sums(book, side, None);
+        }
+    }
+
+    /// Starts a replay of updates to `book` in which the engine is told every change applied
+    /// to it ([`Self::note_level_change`]) and updated with [`Self::update_replayed`]: a side's
+    /// reads are then kept while the changes told leave them as they were (no stamp to take or
+    /// compare), and its depth sums are brought up to date from the changes. Until
+    /// [`Self::end_replay`], nothing else may change the book. Returns false, and starts
+    /// nothing, when the book does not keep every level the engine reads contiguous (see
+    /// [`OrderBook::keep_contiguous_levels`]): changes deeper than that are not told apart,
+    /// so [`Self::update`] is the way then.
+    pub(crate) fn begin_replay(&mut self, book: &OrderBook) -> bool {
+        let stamps = [Side::Buy, Side::Sell].map(|side| book.top_stamp(side, self.levels_read));
+        if stamps.contains(&None) {
+            return false;
+        }
+        for (side, stamp) in [Side::Buy, Side::Sell].into_iter().zip(stamps) {
+            let read = self.side_read_mut(side);
+            read.top_current = stamp == read.stamp;
+            read.sums_current = stamp == read.sums_stamp;
+        }
+        true
+    }
+
+    /// Ends a replay: the reads that are as the book is now take the book's stamp, so that
+    /// [`Self::update`] keeps them; the others will be read again.
+    pub(crate) fn end_replay(&mut self, book: &OrderBook) {
+        for side in [Side::Buy, Side::Sell] {
+            let stamp = book.top_stamp(side, self.levels_read);
+            let read = self.side_read_mut(side);
+            read.stamp = if read.top_current { stamp } else { None };
+            read.sums_stamp = if read.sums_current { stamp } else { None };
+            read.top_current = false;
+            read.sums_current = false;
+        }
+    }
+
+    #[inline]
+    fn side_read_mut(&mut self, side: Side) -> &mut SideRead {
+        match side {
+            Side::Buy => &mut self.bid_read,
+            Side::Sell => &mut self.ask_read,
+        }
+    }
+
+    /// Tells the engine, in a replay, of one change just applied to `book` on `side`
+    /// (`change`, from [`OrderBook::change_level`]). A change deeper than every level the
+    /// engine reads leaves its reads as they are; one within the weighted mid's and the OFI's
+    /// levels marks them to be read again; the unweighted depth sums take it in place (a
+    /// resize adds the difference to each sum it falls in, an insert also takes out the level
+    /// it pushed past each depth, a removal brings in the level behind it), at most
+    /// `DEPTH_SUMS_READ_EVERY` times before a fresh read.
+    #[inline]
+    pub(crate) fn note_level_change(&mut self, book: &OrderBook, side: Side, change: LevelChange) {
         let LevelChange::Best { rank, old, new } = change else {
-            // Nothing within the levels kept contiguous moved: the stamp did not move either.
+            // Nothing within the levels kept contiguous (all the engine reads) moved.
             return;
         };
-        if stamp_before.is_none() {
-            return;
-        }
-        let stamp = book.top_stamp(side, self.levels_read);
+        let (top_levels_read, level_decay) = (self.top_levels_read, self.config.level_decay);
+        let depths = &self.config.depths;
         let read = match side {
             Side::Buy => &mut self.bid_read,
             Side::Sell => &mut self.ask_read,
         };
-        // Deeper than the weighted mid's and the OFI's levels: those are as they were read.
-        if rank >= self.top_levels_read && read.stamp == stamp_before {
-            read.stamp = stamp;
+        if rank < top_levels_read {
+            read.top_current = false;
         }
-        if read.sums_stamp != stamp_before || self.config.level_decay != 0.0 {
+        if rank >= depths[depths.len() - 1] || !read.sums_current {
             return;
         }
-        let depths = &self.config.depths;
-        if rank < depths[depths.len() - 1] {
-            if read.sums_changes >= DEPTH_SUMS_READ_EVERY {
-                return;
-            }
-            read.sums_changes += 1;
-            for (k, depth) in depths.iter().enumerate() {
-                if rank >= *depth {
-                    continue;
-                }
-                let sum = &mut read.depth_sums[k];
-                if old == 0.0 {
-                    // Inserted: the level that was `depth`th from the best left the sum.
-                    sum.add(new);
-                    if let Some((_, size)) = book.level_at_rank(side, *depth) {
-                        sum.add(-size);
-                    }
-                } else if new == 0.0 {
-                    // Removed: the level that was just past the sum moved into it.
-                    sum.add(-old);
-                    if let Some((_, size)) = book.level_at_rank(side, depth - 1) {
-                        sum.add(size);
-                    }
-                } else {
-                    sum.add(new);
-                    sum.add(-old);
-                }
-                read.depth_sizes[k] = sum.value();
-            }
+        if level_decay != 0.0 || read.sums_changes >= DEPTH_SUMS_READ_EVERY {
+            read.sums_current = false;
+            return;
         }
-        read.sums_stamp = stamp;
+        read.sums_changes += 1;
+        for (k, depth) in depths.iter().enumerate() {
+            if rank >= *depth {
+                continue;
+            }
+            let sum = &mut read.depth_sums[k];
+            if old == 0.0 {
+                // Inserted: the level that was `depth`th from the best left the sum.
+                sum.add(new);
+                if let Some((_, size)) = book.level_at_rank(side, *depth) {
+                    sum.add(-size);
+                }
+            } else if new == 0.0 {
+                // Removed: the level that was just past the sum moved into it.
+                sum.add(-old);
+                if let Some((_, size)) = book.level_at_rank(side, depth - 1) {
+                    sum.add(size);
+                }
+            } else {
+                sum.add(new);
+                sum.add(-old);
+            }
+            read.depth_sizes[k] = sum.value();
+        }
     }
 
     /// Reads `side`'s weighted-mid sums and best OFI levels afresh.
@@ -1093,6 +1394,29 @@ impl FeatureEngine {
     /// Updates every feature from `book` and the trades `tape` received since the last tick.
     /// Returns false (and changes nothing) when the book has an empty side.
     pub fn update(&mut self, book: &OrderBook, tape: Option<&TradeTape>, time_ns: i64) -> bool {
+        self.tick::<false>(book, tape, time_ns)
+    }
+
+    /// [`Self::update`] in a replay (see [`Self::begin_replay`]).
+    #[inline(never)]
+    pub(crate) fn update_replayed(
+        &mut self,
+        book: &OrderBook,
+        tape: Option<&TradeTape>,
+        time_ns: i64,
+    ) -> bool {
+        self.tick::<true>(book, tape, time_ns)
+    }
+
+    /// The update, reading the book's sides by their stamps or (`REPLAY`) as a replay's
+    /// changes say.
+    #[inline(always)]
+    fn tick<const REPLAY: bool>(
+        &mut self,
+        book: &OrderBook,
+        tape: Option<&TradeTape>,
+        time_ns: i64,
+    ) -> bool {
         let (Some(best_bid), Some(best_ask)) = (book.best_bid(), book.best_ask()) else {
             return false;
         };
@@ -1104,8 +1428,13 @@ impl FeatureEngine {
             self.touch = (touch, (grid.price(best_bid.0), grid.price(best_ask.0), mid));
         }
         let (bid_price, ask_price, mid) = self.touch.1;
-        self.refresh_side(book, Side::Buy);
-        self.refresh_side(book, Side::Sell);
+        if REPLAY {
+            self.refresh_side_replayed(book, Side::Buy);
+            self.refresh_side_replayed(book, Side::Sell);
+        } else {
+            self.refresh_side(book, Side::Buy);
+            self.refresh_side(book, Side::Sell);
+        }
         let record = self.tick_record(best_bid, best_ask, mid, tape, time_ns);
         self.push_record(record);
 
@@ -1157,6 +1486,7 @@ impl FeatureEngine {
 
     /// What this tick adds to the windows: order flow since the previous tick, the mid
     /// return, and the trades that reached the tape since then.
+    #[inline(always)]
     fn tick_record(
         &mut self,
         best_bid: (i64, f64),
@@ -1247,6 +1577,7 @@ impl FeatureEngine {
         record
     }
 
+    #[inline(always)]
     fn update_ewma(&mut self, log_return: f64, dt_s: f64) {
         self.pending_return += log_return;
         self.pending_dt_s += dt_s;
@@ -1270,6 +1601,7 @@ impl FeatureEngine {
         self.pending_dt_s = 0.0;
     }
 
+    #[inline(always)]
     fn push_record(&mut self, record: TickRecord) {
         if self.window.len() == self.config.tick_window {
             let oldest = &mut self.window[self.window_oldest];
@@ -1289,7 +1621,10 @@ impl FeatureEngine {
             self.ticks_since_resum = 0;
             let mut sums = TickRecord::default();
             let (newer, older) = self.window.split_at(self.window_oldest);
-            for record in older.iter().chain(newer) {
+            for record in older {
+                sums.add(record);
+            }
+            for record in newer {
                 sums.add(record);
             }
             self.sums = sums;
@@ -1298,27 +1633,10 @@ impl FeatureEngine {
 }
 
 impl Predictor {
-    fn regressors(&self, features: &Features) -> [f64; MAX_REGRESSORS] {
-        let mut x = [0.0; MAX_REGRESSORS];
-        x[0] = 1.0;
-        let depths = features.depth_count;
-        x[1..=depths].copy_from_slice(features.imbalances());
-        let rest = [
-            features.ofi_normalized,
-            features.deep_ofi_normalized,
-            features.voi_normalized,
-            features.trade_imbalance,
-            (features.microprice - features.mid) / features.mid * 1e4,
-            self.lagged_ofi_normalized,
-            self.lagged_imbalance,
-        ];
-        x[1 + depths..1 + depths + rest.len()].copy_from_slice(&rest);
-        x
-    }
-
+    #[inline(always)]
     fn predict(&mut self, features: &mut Features) {
         // Score and learn from every prediction whose horizon has passed.
-        while let Some(oldest) = self.pending.front() {
+        while let Some(oldest) = self.pending.oldest() {
             let due = match self.horizon {
                 Horizon::Updates(ticks) => features.tick_count >= oldest.tick + ticks as u64,
                 Horizon::Millis(ms) => (features.time_ns - oldest.time_ns) as f64 >= ms * 1e6,
@@ -1326,7 +1644,6 @@ impl Predictor {
             if !due {
                 break;
             }
-            let oldest = self.pending.pop_front().expect("front exists");
             let realised_bps = (features.mid - oldest.mid) / oldest.mid * 1e4;
             if realised_bps != 0.0 && oldest.prediction_bps != 0.0 {
                 features.predictions_scored += 1;
@@ -1336,24 +1653,38 @@ impl Predictor {
                 features.hit_rate = self.hits as f64 / features.predictions_scored as f64;
             }
             self.model.learn(&oldest.regressors, realised_bps);
+            self.pending.drop_oldest();
         }
-        let regressors = self.regressors(features);
-        let prediction = self.model.predict(&regressors);
+        // The regressors: the intercept, one imbalance per depth, then the rest over the unused
+        // imbalances (every place past the rest stays 0).
+        let depths = features.depth_count.min(MAX_DEPTHS);
+        let mut x = [0.0; MAX_REGRESSORS];
+        x[0] = 1.0;
+        x[1..=MAX_DEPTHS].copy_from_slice(&features.imbalances);
+        let rest = [
+            features.ofi_normalized,
+            features.deep_ofi_normalized,
+            features.voi_normalized,
+            features.trade_imbalance,
+            (features.microprice - features.mid) / features.mid * 1e4,
+            self.lagged_ofi_normalized,
+            self.lagged_imbalance,
+        ];
+        for (slot, value) in x[1 + depths..].iter_mut().zip(rest) {
+            *slot = value;
+        }
+        let prediction = self.model.predict(&x);
         features.prediction_bps = if prediction.is_finite() {
             prediction
         } else {
             0.0
         };
-        if self.pending.len() == MAX_PENDING_PREDICTIONS {
-            self.pending.pop_front();
-        }
-        self.pending.push_back(PendingPrediction {
-            tick: features.tick_count,
-            time_ns: features.time_ns,
-            mid: features.mid,
-            prediction_bps: features.prediction_bps,
-            regressors,
-        });
+        let pending = self.pending.push();
+        pending.regressors = x;
+        pending.tick = features.tick_count;
+        pending.time_ns = features.time_ns;
+        pending.mid = features.mid;
+        pending.prediction_bps = features.prediction_bps;
         self.lagged_ofi_normalized = features.ofi_normalized;
         self.lagged_imbalance = features.imbalances[0];
     }
@@ -1361,10 +1692,12 @@ impl Predictor {
 
 /// The skew from the features' signals (`tanh` is not evaluated for a signal surely inside the
 /// dead band, `|x| < tanh_dead_limit`: its squashed value is then exactly a zero).
+#[inline(always)]
 fn skew(config: &FeatureConfig, tanh_dead_limit: f64, features: &Features) -> f64 {
     let weights = config.weights;
     let band = config.dead_band;
     let deepest = features.imbalances[features.depth_count - 1];
+    let banded = |signal: f64| dead_band(signal, band);
     // tanh(x) with the dead band's zero (of x's sign) when |x| is surely inside it.
     let limit = tanh_dead_limit;
     let squashed = |x: f64| {
@@ -1387,7 +1720,7 @@ fn skew(config: &FeatureConfig, tanh_dead_limit: f64, features: &Features) -> f6
     ];
     let skew: f64 = signals
         .iter()
-        .map(|(weight, signal)| weight * dead_band(*signal, band))
+        .map(|(weight, signal)| weight * banded(*signal))
         .sum();
     if skew.is_finite() {
         skew.clamp(-1.0, 1.0)
@@ -1398,6 +1731,7 @@ fn skew(config: &FeatureConfig, tanh_dead_limit: f64, features: &Features) -> f6
 
 /// Replaces anything non-finite (sizes near the float limit can overflow a sum) by its neutral
 /// value: prices by the mid, everything else by 0.
+#[inline(always)]
 fn sanitize(features: &mut Features) {
     // A sum is finite only if every term is (a sum of finite values that overflows only sends
     // us down the careful path, which then changes nothing): one test for the common case.

@@ -409,6 +409,7 @@ fn depth_sums_kept_from_the_updates_match_reading_afresh() {
             .collect();
         let mut book = book(&bids, &asks);
         book.keep_contiguous_levels(kept.levels_read());
+        assert!(kept.begin_replay(&book));
         let mut state: u64 = 11;
         let mut applied = 0;
         for tick in 0..6000 {
@@ -434,13 +435,12 @@ fn depth_sums_kept_from_the_updates_match_reading_afresh() {
                 } else {
                     (Side::Sell, (ask - 2 + distance).max(bid + 1))
                 };
-                let stamp = book.top_stamp(side, kept.levels_read());
                 let change = book.change_level(side, ticks, size);
                 applied += usize::from(matches!(change, LevelChange::Best { .. }));
-                kept.note_level_change(&book, side, stamp, change);
+                kept.note_level_change(&book, side, change);
             }
             let time_ns = tick * 1_000_000;
-            assert!(kept.update(&book, None, time_ns));
+            assert!(kept.update_replayed(&book, None, time_ns));
             assert!(fresh.update(&book.clone(), None, time_ns));
             assert_eq!(kept.features(), fresh.features(), "tick {tick}");
         }
