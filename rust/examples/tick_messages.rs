@@ -27,7 +27,7 @@ use marketmaker_core::quotes::{InstrumentRules, LadderParams, QuoteGenerator, Qu
 use marketmaker_core::risk::{RiskGate, RiskLimits};
 use marketmaker_core::side::Side;
 use marketmaker_core::trades::{Trade, TradeTape};
-use marketmaker_core::venues::binance::apply_depth_json;
+use marketmaker_core::venues::binance::{apply_depth_json, LevelLayouts};
 use serde_json::Value;
 
 enum Event {
@@ -102,6 +102,7 @@ struct Maker {
     scratch: TickScratch,
     bids: Vec<Level>,
     asks: Vec<Level>,
+    layouts: LevelLayouts,
 }
 
 /// What `on_depth_message` runs in the core (the part callgrind counts).
@@ -113,6 +114,7 @@ fn on_depth_message(maker: &mut Maker, text: &str) -> (Option<Decision>, Vec<Ord
         None,
         &mut maker.bids,
         &mut maker.asks,
+        &mut maker.layouts,
     )
     .expect("a valid message");
     if matches!(outcome, ApplyOutcome::Buffered | ApplyOutcome::Stale) {
@@ -175,8 +177,9 @@ fn main() {
     for _ in 0..repeats {
         let mut book = OrderBook::new("BTCUSDT", grid, Sequencing::Binance);
         let (mut bids, mut asks) = (Vec::new(), Vec::new());
+        let mut layouts = LevelLayouts::default();
         for text in &before {
-            apply_depth_json(&mut book, text, None, &mut bids, &mut asks).unwrap();
+            apply_depth_json(&mut book, text, None, &mut bids, &mut asks, &mut layouts).unwrap();
         }
         book.apply_snapshot(
             snapshot["lastUpdateId"].as_u64(),
@@ -217,6 +220,7 @@ fn main() {
             scratch: TickScratch::default(),
             bids,
             asks,
+            layouts,
         };
         for event in &events {
             match event {

@@ -567,7 +567,7 @@ pub(crate) fn size_of_digits(mantissa: i64, scale: u32) -> Option<f64> {
 }
 
 /// 10^0 ..= 10^22, every one an exact double.
-const POW10_F64: [f64; 23] = [
+pub(crate) const POW10_F64: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];

@@ -303,6 +303,8 @@ pub struct PyOrderBook {
     strict: bool,
     bids_scratch: Vec<Level>,
     asks_scratch: Vec<Level>,
+    /// The layouts of the depth messages' levels read lately (see `apply_depth_text`).
+    level_layouts: crate::venues::binance::LevelLayouts,
     /// The last watched values and the book's update count when they were read: while nothing
     /// else changed the book, one update only needs its own side read again.
     watched: Vec<f64>,
@@ -323,6 +325,7 @@ impl PyOrderBook {
             strict,
             bids_scratch: Vec::with_capacity(64),
             asks_scratch: Vec::with_capacity(64),
+            level_layouts: crate::venues::binance::LevelLayouts::default(),
             watched: Vec::new(),
             watched_at: None,
             watched_objects: Vec::new(),
@@ -367,6 +370,7 @@ impl PyOrderBook {
             receive_time_ns,
             &mut bids,
             &mut asks,
+            &mut self.level_layouts,
         );
         self.give_back(bids, asks);
         result

@@ -3,7 +3,7 @@
 
 use crate::book::{ApplyOutcome, BinanceDiff, Level, OrderBook};
 use crate::error::{CoreError, CoreResult};
-use crate::price::{size_of_digits, size_of_text, PriceGrid};
+use crate::price::{size_of_digits, size_of_text, PriceGrid, POW10_F64};
 
 /// The fields of a `depthUpdate` that the book needs; the levels go straight into the
 /// caller's buffers.
@@ -278,15 +278,406 @@ fn level_in_tail(rest: &[u8], tick: (i64, u32)) -> Option<(i64, f64, usize)> {
     level_in(&window, tick)
 }
 
+/// The bytes [`LevelShape::read`] looks at: the level (at most [`MAX_SHAPED_LEVEL`] bytes)
+/// in three words, and the eight-byte reads of its two numbers.
+const SHAPE_WINDOW: usize = 32;
+
+/// The eight bytes of `window` from `at`, the first one lowest.
+#[inline(always)] // read for every level: no call
+#[allow(clippy::inline_always)]
+fn word_of(window: &[u8; SHAPE_WINDOW], at: usize) -> u64 {
+    let mut bytes = [0_u8; 8];
+    bytes.copy_from_slice(&window[at..at + 8]);
+    u64::from_le_bytes(bytes)
+}
+
+/// The longest level [`LevelShape`] describes: it and the byte after it fit in three words.
+const MAX_SHAPED_LEVEL: usize = 23;
+
+/// Where one number's digits sit in the eight bytes read from its first digit, and how they
+/// become one integer: the whole digits and the decimals kept (a price keeps as many as the
+/// tick has; a size keeps all) joined into one word for [`swar_value`], with no branch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct NumberShape {
+    /// The whole digits' bytes.
+    whole_mask: u64,
+    /// Moves the whole digits to the top bytes.
+    whole_shift: u64,
+    /// Then moves them down to make room for the decimals kept.
+    kept_shift: u64,
+    /// Where the decimals start, in bits (0 when none are kept).
+    decimals_at: u64,
+    /// Moves the decimals kept to the top bytes (0 when none are kept).
+    decimals_shift: u64,
+    /// All ones when decimals are kept, else 0.
+    decimals_mask: u64,
+    /// Decimals past the tick, which must be zeros.
+    dropped_mask: u64,
+}
+
+impl NumberShape {
+    /// A number of `whole` digits, then (when `decimals > 0`) a point and `decimals` digits,
+    /// keeping the first `kept` decimals (`whole + kept` at most 8; with a point,
+    /// `whole + 1 + decimals` at most 8).
+    fn new(whole: usize, decimals: usize, kept: usize) -> Self {
+        let bytes = |count: usize| {
+            if count >= 8 {
+                u64::MAX
+            } else {
+                (1_u64 << (8 * count)) - 1
+            }
+        };
+        let (decimals_at, decimals_shift, decimals_mask) = if kept == 0 {
+            (0, 0, 0)
+        } else {
+            (8 * (whole as u64 + 1), 8 * (8 - kept as u64), u64::MAX)
+        };
+        Self {
+            whole_mask: bytes(whole),
+            whole_shift: 8 * (8 - whole as u64),
+            kept_shift: 8 * kept as u64,
+            decimals_at,
+            decimals_shift,
+            decimals_mask,
+            dropped_mask: if decimals > kept {
+                bytes(whole + 1 + decimals) ^ bytes(whole + 1 + kept)
+            } else {
+                0
+            },
+        }
+    }
+
+    /// The digits as one integer, from the number's eight bytes minus `'0'` each.
+    #[inline(always)] // read for every level: no call
+    #[allow(clippy::inline_always)]
+    fn value(&self, values: u64) -> i64 {
+        let whole = ((values & self.whole_mask) << self.whole_shift) >> self.kept_shift;
+        let decimals = ((values >> self.decimals_at) << self.decimals_shift) & self.decimals_mask;
+        swar_value(whole | decimals)
+    }
+}
+
+/// The byte layout of one level's text, `["<price>","<size>"]`, written without whitespace:
+/// where its punctuation sits and how many digits each number has on either side of its point.
+/// Consecutive levels nearly always share it (on the BTCUSDT recording, 94% of levels have the
+/// layout of the level before), so a level is read by checking its bytes against the last
+/// level's layout, a few operations a word, instead of searching for its quotes and points.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct LevelShape {
+    /// The level's bytes, brackets included (at most [`MAX_SHAPED_LEVEL`]).
+    len: usize,
+    /// Per word of the level's first 24 bytes: the bytes of its punctuation, and their values.
+    punctuation_mask: [u64; 3],
+    punctuation: [u64; 3],
+    /// Per word: the high bit of every byte that must be a digit.
+    digit_bits: [u64; 3],
+    /// Where the size's first digit is.
+    size_at: usize,
+    price: NumberShape,
+    /// The price's digits times this are units of the tick's last decimal.
+    price_units: i64,
+    size: NumberShape,
+    /// The size's digits divided by this are the size (as [`size_of_digits`] divides).
+    size_divisor: f64,
+}
+
+/// How many level layouts [`LevelLayouts`] keeps.
+const LAYOUTS: usize = 4;
+
+/// The layouts of the levels read lately (see [`LevelShape`]), kept from one message to the
+/// next by the caller of [`apply_depth_json`]: a message's levels mostly have one of a few
+/// layouts (on the BTCUSDT recording, a price of 5 whole digits and 2 decimals, a size of 1 or
+/// 2 whole digits and 3 decimals), so a level is read with the last level's layout, else with
+/// another one kept, and only a layout not seen lately is worked out from the bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct LevelLayouts {
+    shapes: [LevelShape; LAYOUTS],
+    /// The layout of the last level read.
+    last: usize,
+}
+
+impl Default for LevelLayouts {
+    fn default() -> Self {
+        Self {
+            shapes: [LevelShape::NONE; LAYOUTS],
+            last: 0,
+        }
+    }
+}
+
+impl LevelLayouts {
+    /// The level at the start of `window` read with a kept layout other than the last one,
+    /// or with its own layout (which then replaces the one kept longest); `(level, its length)`.
+    #[cold]
+    fn read_other(
+        &mut self,
+        window: &[u8; SHAPE_WINDOW],
+        tick: (i64, u32),
+    ) -> Option<(Level, usize)> {
+        for index in 0..LAYOUTS {
+            if index == self.last {
+                continue;
+            }
+            if let Some(level) = self.shapes[index].read(window, tick.0) {
+                self.last = index;
+                return Some((level, self.shapes[index].len));
+            }
+        }
+        let shape = LevelShape::of(window, tick.1)?;
+        let level = shape.read(window, tick.0)?;
+        self.last = (self.last + 1) % LAYOUTS;
+        self.shapes[self.last] = shape;
+        Some((level, shape.len))
+    }
+}
+
+/// The last bytes of a message in a window padded with zero bytes (which are not digits, so a
+/// number never runs into the padding).
+#[cold]
+fn padded_window(rest: &[u8]) -> [u8; SHAPE_WINDOW] {
+    let mut window = [0_u8; SHAPE_WINDOW];
+    let used = rest.len().min(SHAPE_WINDOW);
+    window[..used].copy_from_slice(&rest[..used]);
+    window
+}
+
+impl LevelShape {
+    /// A layout no level has: its punctuation asks for a zero byte where a level has `[`.
+    const NONE: Self = Self {
+        len: 0,
+        punctuation_mask: [0xFF, 0, 0],
+        punctuation: [0, 0, 0],
+        digit_bits: [0; 3],
+        size_at: 0,
+        price: NumberShape {
+            whole_mask: 0,
+            whole_shift: 0,
+            kept_shift: 0,
+            decimals_at: 0,
+            decimals_shift: 0,
+            decimals_mask: 0,
+            dropped_mask: 0,
+        },
+        price_units: 1,
+        size: NumberShape {
+            whole_mask: 0,
+            whole_shift: 0,
+            kept_shift: 0,
+            decimals_at: 0,
+            decimals_shift: 0,
+            decimals_mask: 0,
+            dropped_mask: 0,
+        },
+        size_divisor: 1.0,
+    };
+
+    /// The layout of the level at the start of `window`, for a grid of `tick_scale` decimals;
+    /// None for a level this layout cannot describe (whitespace, a number of more than eight
+    /// bytes, a level longer than [`MAX_SHAPED_LEVEL`], anything not a level).
+    fn of(window: &[u8; SHAPE_WINDOW], tick_scale: u32) -> Option<Self> {
+        let words = [0, 8, 16].map(|at| word_of(window, at));
+        // The high bit of every byte that is not a digit (as in `read`), and the same as one bit
+        // a byte over the first 24 bytes (each word's eight high bits gathered into its top byte
+        // by one multiplication).
+        let not_digit = words.map(|text| {
+            let values = text ^ ZEROS;
+            (values.wrapping_add(0x7676_7676_7676_7676) | values) & 0x8080_8080_8080_8080
+        });
+        let others = not_digit
+            .iter()
+            .enumerate()
+            .fold(0_u32, |others, (index, high)| {
+                let bits = ((high >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32;
+                others | bits << (8 * index)
+            });
+        // The first byte at or after `from` that is not a digit (24 or more when none is).
+        let next_other = |from: usize| {
+            if from >= 24 {
+                24
+            } else {
+                (others >> from).trailing_zeros() as usize + from
+            }
+        };
+        // (whole digits, decimals, the closing quote) of the number string starting at `start`.
+        let number = |start: usize| -> Option<(usize, usize, usize)> {
+            let first = next_other(start);
+            let whole = first - start;
+            let (decimals, end) = if window[first] == b'.' {
+                let end = next_other(first + 1);
+                let decimals = end - first - 1;
+                if decimals == 0 || whole + 1 + decimals > 8 {
+                    return None;
+                }
+                (decimals, end)
+            } else {
+                (0, first)
+            };
+            ((1..=8).contains(&whole) && end < 24 && window[end] == b'"')
+                .then_some((whole, decimals, end))
+        };
+        if window[..2] != *b"[\"" {
+            return None;
+        }
+        let (price_whole, price_decimals, price_end) = number(2)?;
+        if window[price_end + 1..price_end + 3] != *b",\"" {
+            return None;
+        }
+        let size_at = price_end + 3;
+        let (size_whole, size_decimals, size_end) = number(size_at)?;
+        let len = size_end + 2;
+        if len > MAX_SHAPED_LEVEL || window[size_end + 1] != b']' {
+            return None;
+        }
+        let mut shape = Self {
+            len,
+            punctuation_mask: [0; 3],
+            punctuation: [0; 3],
+            digit_bits: [0; 3],
+            size_at,
+            price: NumberShape::new(
+                price_whole,
+                price_decimals,
+                price_decimals.min(tick_scale as usize),
+            ),
+            price_units: POWERS_OF_TEN[(tick_scale as usize).saturating_sub(price_decimals)],
+            size: NumberShape::new(size_whole, size_decimals, size_decimals),
+            size_divisor: POW10_F64[size_decimals],
+        };
+        for index in 0..3 {
+            // The bytes of this word that belong to the level.
+            let inside = match len.saturating_sub(8 * index) {
+                0 => 0,
+                count @ 1..=7 => (1_u64 << (8 * count)) - 1,
+                _ => u64::MAX,
+            };
+            let punctuation_mask = ((not_digit[index] >> 7) * 0xFF) & inside;
+            shape.punctuation_mask[index] = punctuation_mask;
+            shape.punctuation[index] = words[index] & punctuation_mask;
+            shape.digit_bits[index] = !not_digit[index] & 0x8080_8080_8080_8080 & inside;
+        }
+        Some(shape)
+    }
+
+    /// The level at the start of `window` when it has this layout, its price positive and on
+    /// the grid of `tick_digits` (see [`PriceGrid::tick_digits`]): `(ticks, size)`, exactly
+    /// what the general path reads. None for anything else.
+    #[inline(always)] // read for every level: no call, no returned enum
+    #[allow(clippy::inline_always)]
+    fn read(&self, window: &[u8; SHAPE_WINDOW], tick_digits: i64) -> Option<Level> {
+        let word = |at: usize| word_of(window, at);
+        let mut wrong = 0;
+        for (index, at) in [0, 8, 16].into_iter().enumerate() {
+            let text = word(at);
+            wrong |= (text & self.punctuation_mask[index]) ^ self.punctuation[index];
+            // A digit minus '0' is 0-9; any other byte gets its high bit set here (see
+            // `leading_digit_values`; a carry only reaches later bytes, past a non-digit).
+            let values = text ^ ZEROS;
+            wrong |= (values.wrapping_add(0x7676_7676_7676_7676) | values) & self.digit_bits[index];
+        }
+        let price = word(2) ^ ZEROS;
+        let size = word(self.size_at) ^ ZEROS;
+        if wrong | (price & self.price.dropped_mask) != 0 {
+            return None;
+        }
+        let units = self.price.value(price) * self.price_units;
+        let ticks = if tick_digits == 1 {
+            units
+        } else if units % tick_digits == 0 {
+            units / tick_digits
+        } else {
+            return None;
+        };
+        if ticks <= 0 {
+            return None;
+        }
+        #[allow(clippy::cast_precision_loss)] // at most eight digits: exact
+        let size = self.size.value(size) as f64 / self.size_divisor;
+        Some((ticks, size))
+    }
+}
+
 /// A forward-only reader over the message's bytes. It reads the fields of a `depthUpdate` in
 /// one pass, converting level text to ticks and sizes as it goes, and steps over every other
 /// value with a structural check (strings, numbers, literals, nested objects and arrays).
-struct Scanner<'a> {
+struct Scanner<'a, 'l> {
     text: &'a [u8],
     at: usize,
+    /// The layouts of the levels read lately.
+    layouts: &'l mut LevelLayouts,
 }
 
-impl<'a> Scanner<'a> {
+impl<'a, 'l> Scanner<'a, 'l> {
+    fn new(text: &'a [u8], layouts: &'l mut LevelLayouts) -> Self {
+        Self {
+            text,
+            at: 0,
+            layouts,
+        }
+    }
+
+    /// Levels of one side from here while each is written as [`LevelShape`] reads it: each one
+    /// checked against the last level's layout, a new layout learnt when it does not match. The
+    /// scanner stops at the first level it cannot read this way (the general path reads it, or
+    /// names what is wrong with it), or past the side's closing `]`: then returns true.
+    #[inline]
+    fn shaped_levels(
+        &mut self,
+        tick: (i64, u32),
+        name: &str,
+        out: &mut Vec<Level>,
+    ) -> CoreResult<bool> {
+        let text = self.text;
+        let mut at = self.at;
+        let done = loop {
+            let padded;
+            let window: &[u8; SHAPE_WINDOW] = if let Some(window) = text.get(at..at + SHAPE_WINDOW)
+            {
+                window.try_into().unwrap_or(&[0; SHAPE_WINDOW])
+            } else {
+                padded = padded_window(&text[at.min(text.len())..]);
+                &padded
+            };
+            let last = &self.layouts.shapes[self.layouts.last];
+            let len = if let Some(level) = last.read(window, tick.0) {
+                out.push(level);
+                last.len
+            } else {
+                let Some((level, len)) = self.layouts.read_other(window, tick) else {
+                    break false;
+                };
+                out.push(level);
+                len
+            };
+            at += len;
+            match text.get(at) {
+                Some(b',') => at += 1,
+                Some(b']') => {
+                    at += 1;
+                    break true;
+                }
+                _ => {
+                    // Whitespace or anything else after the level.
+                    self.at = at;
+                    match self.peek() {
+                        Some(b',') => at = self.at + 1,
+                        Some(b']') => {
+                            at = self.at + 1;
+                            break true;
+                        }
+                        _ => {
+                            let index = out.len() - 1;
+                            return Err(
+                                self.unexpected(&format!("',' or ']' after {name}[{index}]"))
+                            );
+                        }
+                    }
+                }
+            }
+        };
+        self.at = at;
+        Ok(done)
+    }
+
     #[inline]
     fn skip_whitespace(&mut self) {
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.text.get(self.at) {
@@ -428,7 +819,40 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// The integer written right here (no whitespace before it) as 1 to 15 digits, read
+    /// eight bytes at a time, and its length; None (the scanner unmoved) when the text here
+    /// is anything else, or goes on with a point or an exponent (the byte loops then read it
+    /// or name what is wrong with it). Ids and times of a `depthUpdate` are 13 digits.
+    #[inline]
+    fn digit_run(&self) -> Option<(u64, usize)> {
+        let first = word_at(self.text, self.at)?;
+        let leading = leading_digits(first);
+        let (value, len) = match leading {
+            0 => return None,
+            1..=7 => (digits_value(first, leading), leading),
+            _ => {
+                let second = word_at(self.text, self.at + 8)?;
+                match leading_digits(second) {
+                    0 => (digits_value(first, 8), 8),
+                    more @ 1..=7 => (
+                        digits_value(first, 8) * POWERS_OF_TEN[more] + digits_value(second, more),
+                        8 + more,
+                    ),
+                    _ => return None,
+                }
+            }
+        };
+        match self.text.get(self.at + len) {
+            Some(b'.' | b'e' | b'E') => None,
+            _ => Some((value as u64, len)),
+        }
+    }
+
     fn unsigned(&mut self, field: &str) -> CoreResult<u64> {
+        if let Some((value, len)) = self.digit_run() {
+            self.at += len;
+            return Ok(value);
+        }
         self.skip_whitespace();
         let start = self.at;
         let mut value: u64 = 0;
@@ -443,6 +867,29 @@ impl<'a> Scanner<'a> {
             return Err(malformed(format!("{field} must be a non-negative integer")));
         }
         Ok(value)
+    }
+
+    /// A key of one or two plain characters and its colon right here, written without
+    /// whitespace (`"E":`, `"pu":`), the scanner moved past them; None (the scanner unmoved)
+    /// for anything else, which [`Self::string_bytes`] then reads.
+    #[inline]
+    fn short_key(&mut self) -> Option<&'a [u8]> {
+        let text = self.text;
+        let head = text.get(self.at..self.at + 5)?;
+        let plain = |byte: u8| byte >= 0x20 && byte != b'"' && byte != b'\\';
+        if head[0] != b'"' || !plain(head[1]) {
+            return None;
+        }
+        let len = if head[2] == b'"' && head[3] == b':' {
+            1
+        } else if plain(head[2]) && head[3] == b'"' && head[4] == b':' {
+            2
+        } else {
+            return None;
+        };
+        let key = &text[self.at + 1..self.at + 1 + len];
+        self.at += len + 3;
+        Some(key)
     }
 
     /// Steps over any JSON value.
@@ -476,6 +923,13 @@ impl<'a> Scanner<'a> {
                 }
             }
             Some(b'-' | b'0'..=b'9') => {
+                // A plain integer ("T", a time) is a number: no float parse.
+                if let Some((_, len)) = self.digit_run() {
+                    if !matches!(self.text.get(self.at + len), Some(b'-' | b'+')) {
+                        self.at += len;
+                        return Ok(());
+                    }
+                }
                 let start = self.at;
                 while let Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') =
                     self.text.get(self.at)
@@ -512,6 +966,9 @@ impl<'a> Scanner<'a> {
         // Tick scales past 10 (no real instrument) take the general path only.
         let tick = grid.tick_digits();
         let quick = tick.1 <= 10;
+        if quick && self.shaped_levels(tick, name, out)? {
+            return Ok(());
+        }
         loop {
             if let Some(level) = quick.then(|| self.quick_level(tick)).flatten() {
                 out.push(level);
@@ -606,8 +1063,13 @@ impl<'a> Scanner<'a> {
             self.at += 1;
         } else {
             loop {
-                let key = self.string_bytes()?;
-                self.expect(b':')?;
+                let key = if let Some(key) = self.short_key() {
+                    Some(key)
+                } else {
+                    let key = self.string_bytes()?;
+                    self.expect(b':')?;
+                    key
+                };
                 let duplicate = |key: &str| malformed(format!("field '{key}' appears twice"));
                 match key {
                     Some(b"data") if nesting == 0 => {
@@ -668,13 +1130,11 @@ pub fn apply_depth_json(
     receive_time_ns: Option<i64>,
     bids: &mut Vec<Level>,
     asks: &mut Vec<Level>,
+    layouts: &mut LevelLayouts,
 ) -> CoreResult<ApplyOutcome> {
     bids.clear();
     asks.clear();
-    let mut scanner = Scanner {
-        text: text.as_bytes(),
-        at: 0,
-    };
+    let mut scanner = Scanner::new(text.as_bytes(), layouts);
     let header = scanner.event(book.grid(), bids, asks, 0)?;
     if scanner.peek().is_some() {
         return Err(scanner.unexpected("the end of the message"));
@@ -717,9 +1177,10 @@ mod tests {
         book.apply_snapshot(Some(100), &[(600_000, 1.0)], &[(600_010, 1.0)], None, None)
             .unwrap();
         let (mut bids, mut asks) = (Vec::new(), Vec::new());
+        let mut layouts = LevelLayouts::default();
         let bare = r#"{"e":"depthUpdate","E":1723161256299,"T":1,"s":"BTCUSDT","U":95,"u":105,"pu":94,"b":[["60000.10","2.5"]],"a":[["60001.00","0.000"]]}"#;
         assert_eq!(
-            apply_depth_json(&mut book, bare, Some(7), &mut bids, &mut asks).unwrap(),
+            apply_depth_json(&mut book, bare, Some(7), &mut bids, &mut asks, &mut layouts).unwrap(),
             ApplyOutcome::Applied
         );
         assert_eq!(book.best_bid(), Some((600_001, 2.5)));
@@ -727,25 +1188,40 @@ mod tests {
         assert_eq!(book.exchange_time_ns(), Some(1_723_161_256_299_000_000));
         let enveloped = r#"{"stream":"btcusdt@depth@0ms","data":{"e":"depthUpdate","E":2,"U":106,"u":110,"pu":105,"b":[],"a":[["60002.00","1.5"]]}}"#;
         assert_eq!(
-            apply_depth_json(&mut book, enveloped, None, &mut bids, &mut asks).unwrap(),
+            apply_depth_json(
+                &mut book,
+                enveloped,
+                None,
+                &mut bids,
+                &mut asks,
+                &mut layouts
+            )
+            .unwrap(),
             ApplyOutcome::Applied
         );
         assert_eq!(book.best_ask(), Some((600_020, 1.5)));
         // An off-tick price anywhere: nothing applied, and the sequence is not consumed.
         let bad = r#"{"e":"depthUpdate","E":3,"U":111,"u":112,"pu":110,"b":[["60000.20","1"]],"a":[["60002.05","1"]]}"#;
         assert!(matches!(
-            apply_depth_json(&mut book, bad, None, &mut bids, &mut asks),
+            apply_depth_json(&mut book, bad, None, &mut bids, &mut asks, &mut layouts),
             Err(CoreError::OffTick { .. })
         ));
         assert_eq!(book.best_bid(), Some((600_001, 2.5)));
         assert_eq!(book.last_update_id(), Some(110));
         assert!(matches!(
-            apply_depth_json(&mut book, "{not json", None, &mut bids, &mut asks),
+            apply_depth_json(
+                &mut book,
+                "{not json",
+                None,
+                &mut bids,
+                &mut asks,
+                &mut layouts
+            ),
             Err(CoreError::Malformed(_))
         ));
         let gap = r#"{"e":"depthUpdate","E":4,"U":120,"u":121,"pu":119,"b":[],"a":[]}"#;
         assert_eq!(
-            apply_depth_json(&mut book, gap, None, &mut bids, &mut asks).unwrap(),
+            apply_depth_json(&mut book, gap, None, &mut bids, &mut asks, &mut layouts).unwrap(),
             ApplyOutcome::Gap
         );
     }
@@ -879,10 +1355,9 @@ mod tests {
                     assert_eq!(Some(fast), slow, "{text}");
                 }
                 // The scanner's reading (fast path, else the byte loop) agrees with the bytes.
-                let mut scanner = Scanner {
-                    text: text.as_bytes(),
-                    at: 1,
-                };
+                let mut layouts = LevelLayouts::default();
+                let mut scanner = Scanner::new(text.as_bytes(), &mut layouts);
+                scanner.at = 1;
                 let read = match scanner.quick_decimal() {
                     Some((mantissa, scale, text)) => Ok(DecimalText::Digits {
                         mantissa,
@@ -956,10 +1431,8 @@ mod tests {
                 for size in numbers {
                     for padding in tail_padding {
                         let text = format!("[\"{price}\",\"{size}\"]{padding}");
-                        let mut scanner = Scanner {
-                            text: text.as_bytes(),
-                            at: 0,
-                        };
+                        let mut layouts = LevelLayouts::default();
+                        let mut scanner = Scanner::new(text.as_bytes(), &mut layouts);
                         let Some((ticks, got_size)) = scanner.quick_level(grid.tick_digits())
                         else {
                             continue;
@@ -984,13 +1457,101 @@ mod tests {
         );
     }
 
+    /// A number string of `whole` digits and `decimals` decimals (no point when 0), its digits
+    /// taken from `digits` in turn.
+    fn number_text(whole: usize, decimals: usize, digits: &mut impl Iterator<Item = u8>) -> String {
+        let mut text: String = (0..whole)
+            .map(|_| char::from(b'0' + digits.next().unwrap_or(1)))
+            .collect();
+        if decimals > 0 {
+            text.push('.');
+            text.extend((0..decimals).map(|_| char::from(b'0' + digits.next().unwrap_or(0))));
+        }
+        text
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+
+        /// A side's levels in a few layouts (so that kept layouts are hit, missed and replaced,
+        /// across two messages), with decimals past the tick zero or not, zero prices, and maybe
+        /// one byte of the text replaced by anything: the layout reader and the general path
+        /// together read exactly what a JSON parser and the grid read, and reject what they
+        /// reject.
+        #[test]
+        fn level_layouts_read_what_the_general_path_reads(
+            layouts_used in proptest::collection::vec((1usize..9, 0usize..7, 1usize..9, 0usize..7), 1..4),
+            picks in proptest::collection::vec(0usize..4, 1..12),
+            digits in proptest::collection::vec(proptest::prelude::prop_oneof![3 => Just(0u8), 7 => 0u8..10], 200),
+            corrupt in proptest::option::of((0usize..400, proptest::prelude::any::<u8>())),
+            tick in proptest::sample::select(vec!["1", "0.1", "0.01", "0.001", "0.25", "0.5", "5"]),
+            split in 0usize..12,
+        ) {
+            let grid = PriceGrid::from_text(tick).unwrap();
+            let mut digits = digits.into_iter().cycle();
+            let levels: Vec<String> = picks
+                .iter()
+                .map(|pick| {
+                    let (pw, pd, sw, sd) = layouts_used[pick % layouts_used.len()];
+                    let price = number_text(pw, pd, &mut digits);
+                    let size = number_text(sw, sd, &mut digits);
+                    format!("[\"{price}\",\"{size}\"]")
+                })
+                .collect();
+            // Two messages (one layout cache), each one side's list, then what follows it.
+            let split = split.min(levels.len());
+            let mut texts = [
+                format!("[{}]}}", levels[..split].join(",")),
+                format!("[{}],\"a\":[]}}", levels[split..].join(",")),
+            ];
+            if let Some((at, byte)) = corrupt {
+                let text = &mut texts[at % 2];
+                let mut bytes = text.clone().into_bytes();
+                let index = (at / 2) % bytes.len();
+                bytes[index] = byte;
+                *text = String::from_utf8_lossy(&bytes).into_owned();
+            }
+            let mut layouts = LevelLayouts::default();
+            for text in &texts {
+                let expected: Option<Vec<Level>> = serde_json::Deserializer::from_str(text)
+                    .into_iter::<serde_json::Value>()
+                    .next()
+                    .and_then(Result::ok)
+                    .and_then(|value| {
+                        value.as_array()?.iter().map(|pair| {
+                            let pair = pair.as_array().filter(|pair| pair.len() == 2)?;
+                            let price = grid.ticks_of_text(pair[0].as_str()?, &String::new).ok()?;
+                            let size = size_of_text(pair[1].as_str()?, &String::new).ok()?;
+                            Some((price, size))
+                        }).collect()
+                    });
+                let mut scanner = Scanner::new(text.as_bytes(), &mut layouts);
+                let mut got = Vec::new();
+                let read = scanner.levels(&grid, "bids", &mut got).map(|()| got);
+                match (read, expected) {
+                    (Ok(got), Some(expected)) => {
+                        let bits = |levels: &[Level]| -> Vec<(i64, u64)> {
+                            levels.iter().map(|(ticks, size)| (*ticks, size.to_bits())).collect()
+                        };
+                        proptest::prop_assert_eq!(bits(&got), bits(&expected), "{}", text);
+                    }
+                    (Err(_), None) => {}
+                    (read, expected) => proptest::prop_assert!(
+                        false,
+                        "{text}: read {read:?}, a JSON parser and the grid read {expected:?}"
+                    ),
+                }
+            }
+        }
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
         #[test]
         fn scanner_reads_what_a_json_parser_reads(
             bids in proptest::collection::vec((1u32..1_000_000, 0u32..100_000), 0..12),
             asks in proptest::collection::vec((1u32..1_000_000, 0u32..100_000), 0..12),
-            first in 1u64..1_000_000,
+            first in proptest::prelude::prop_oneof![1u64..1_000_000, 1u64..(u64::MAX / 2)],
             order in Just((0..10).collect::<Vec<usize>>()).prop_shuffle(),
             spaced: bool,
             enveloped: bool,
@@ -1007,7 +1568,8 @@ mod tests {
                 }).collect()
             };
             let (mut got_bids, mut got_asks) = (Vec::new(), Vec::new());
-            let mut scanner = Scanner { text: text.as_bytes(), at: 0 };
+            let mut layouts = LevelLayouts::default();
+            let mut scanner = Scanner::new(text.as_bytes(), &mut layouts);
             let header = scanner.event(&grid, &mut got_bids, &mut got_asks, 0).unwrap();
             proptest::prop_assert_eq!(got_bids, expect(&event["b"]));
             proptest::prop_assert_eq!(got_asks, expect(&event["a"]));
@@ -1021,7 +1583,7 @@ mod tests {
             for end in 0..text.len() {
                 if text.is_char_boundary(end) {
                     proptest::prop_assert!(
-                        apply_depth_json(&mut book, &text[..end], None, &mut scratch_bids, &mut scratch_asks).is_err(),
+                        apply_depth_json(&mut book, &text[..end], None, &mut scratch_bids, &mut scratch_asks, &mut LevelLayouts::default()).is_err(),
                         "prefix {} accepted", &text[..end]
                     );
                 }
