@@ -226,13 +226,16 @@ async def run_engine(
                 # An outage is ended only after a fill was made during it (up to
                 # `until_a_fill_s` longer): fills come from the synthetic market's takers, and a
                 # quiet stretch can bring none.
-                outage_ends = time.monotonic() + until_a_fill_s
+                # The wait shifts the later steps' times, so that what follows an outage's end
+                # (a reconnect, a backfill) still has its time.
+                waited_from = time.monotonic()
                 while (
                     "fills_before_outage" in seen
                     and len(seen["venue_fills"]) == seen["fills_before_outage"]
-                    and time.monotonic() < outage_ends
+                    and time.monotonic() < waited_from + until_a_fill_s
                 ):
                     await asyncio.sleep(0.25)
+                begun += time.monotonic() - waited_from
                 venue.faults.update(switches)
                 if switches.get("dropped_routes") or switches.get("stalled_routes"):
                     seen["fills_before_outage"] = len(seen["venue_fills"])
