@@ -361,12 +361,8 @@ impl OrderBook {
     }
 
     fn apply_sides(&mut self, bids: &[Level], asks: &[Level]) {
-        for &(ticks, size) in bids {
-            self.bids.set(ticks, size);
-        }
-        for &(ticks, size) in asks {
-            self.asks.set(-ticks, size);
-        }
+        self.bids.apply_levels(bids, false);
+        self.asks.apply_levels(asks, true);
         self.update_count += 1;
         self.level_update_count += (bids.len() + asks.len()) as u64;
     }

@@ -75,10 +75,32 @@ pub(crate) struct Ladder {
     far: FarLevels,
     near_min: usize,
     refill_scratch: Vec<(i64, f64)>,
+    /// Inserts and deletes found by [`Self::merge_ascending`], applied after its pass.
+    edits: Vec<Edit>,
     /// Counts every change among the best `near_min` levels (an insert, resize or delete whose
     /// rank from the best is below `near_min`; deeper levels can only be in the far tier or
     /// the near tier's surplus, whose changes leave the best `near_min` levels as they were).
     stamp: TopStamp,
+}
+
+/// A level to insert into (size > 0) or delete from (size 0) the near tier at an index of the
+/// near tier as it was before the merge.
+#[derive(Debug, Clone, Copy)]
+struct Edit {
+    index: usize,
+    key: i64,
+    size: f64,
+}
+
+/// The order of one side's price levels in a message, by key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyOrder {
+    /// Strictly ascending: the worst level first (Binance bids).
+    Ascending,
+    /// Strictly descending: the best level first (Binance asks, as keys are negated ticks).
+    Descending,
+    /// Anything else (a repeated price, or out of order).
+    Unordered,
 }
 
 /// What one update did to a side, for readers that keep sums over its best levels.
@@ -122,6 +144,7 @@ impl Ladder {
             far: FarLevels::default(),
             near_min,
             refill_scratch: Vec::new(),
+            edits: Vec::new(),
             stamp: TopStamp::fresh(),
         }
     }
@@ -248,6 +271,165 @@ impl Ladder {
                 self.near_change(rank, 0.0, size)
             }
         }
+    }
+
+    /// Applies one side of a message: `(ticks, size)` levels (0 removes), the key of a level
+    /// being its ticks, or its negated ticks when `negate` (an ask side). Levels sorted by price
+    /// either way (the venue sends them so) are merged into the ladder in one pass; any other
+    /// order is applied level by level. The result is the same either way: the levels, their
+    /// sizes and the stamp's promise (the stamp may move fewer times).
+    pub(crate) fn apply_levels(&mut self, levels: &[(i64, f64)], negate: bool) {
+        let key = move |ticks: i64| if negate { -ticks } else { ticks };
+        match key_order(levels, negate) {
+            KeyOrder::Ascending => {
+                self.merge_ascending(levels.iter().map(|&(ticks, size)| (key(ticks), size)));
+            }
+            KeyOrder::Descending => {
+                self.merge_ascending(
+                    levels
+                        .iter()
+                        .rev()
+                        .map(|&(ticks, size)| (key(ticks), size)),
+                );
+            }
+            KeyOrder::Unordered => {
+                for &(ticks, size) in levels {
+                    self.set(key(ticks), size);
+                }
+            }
+        }
+    }
+
+    /// Applies updates whose keys are strictly ascending. One walk up the near tier finds every
+    /// level (resized on the spot); inserts and deletes are collected and then applied in one
+    /// sweep that moves each level at most once. Levels below the near tier go to the far tier
+    /// as in [`Self::change`]; the tiers are rebalanced once at the end.
+    fn merge_ascending(&mut self, updates: impl Iterator<Item = (i64, f64)>) {
+        let len = self.keys.len();
+        // Keys below the worst near level belong to the far tier (while it holds any level).
+        let far_below = match self.keys.first() {
+            Some(&worst_near) if !self.far.is_empty() => worst_near,
+            _ => i64::MIN,
+        };
+        let mut edits = std::mem::take(&mut self.edits);
+        edits.clear();
+        let mut top_changed = false;
+        let mut cursor = 0;
+        for (key, size) in updates {
+            if key < far_below {
+                self.set_far(key, size);
+                continue;
+            }
+            cursor = seek(&self.keys, cursor, key);
+            if cursor < len && self.keys[cursor] == key {
+                // The level `len - 1 - cursor` places from the best.
+                let in_top = cursor + self.near_min >= len;
+                if size == 0.0 {
+                    edits.push(Edit {
+                        index: cursor,
+                        key,
+                        size,
+                    });
+                    top_changed |= in_top;
+                } else if self.sizes[cursor] != size {
+                    self.sizes[cursor] = size;
+                    top_changed |= in_top;
+                }
+                cursor += 1;
+            } else if size != 0.0 {
+                // A new level `len - cursor` places from the best.
+                edits.push(Edit {
+                    index: cursor,
+                    key,
+                    size,
+                });
+                top_changed |= cursor + self.near_min > len;
+            }
+        }
+        if top_changed {
+            self.stamp.changes += 1;
+        }
+        if !edits.is_empty() {
+            self.apply_edits(&edits);
+        }
+        self.edits = edits;
+        if self.keys.len() > 3 * self.near_min {
+            self.spill();
+        } else if self.keys.len() < self.near_min && !self.far.is_empty() {
+            self.refill();
+        }
+    }
+
+    /// Applies inserts and deletes at indices of the near tier as it was, in index order (an
+    /// insert before a delete at the same index: the new level sits just below the deleted
+    /// one). The untouched runs of levels between edits each shift by the inserts less the
+    /// deletes before them: runs shifting down (toward index 0) are moved first, lowest first,
+    /// then runs shifting up, highest first, so that no run is overwritten before it moves.
+    /// The new levels are written last.
+    fn apply_edits(&mut self, edits: &[Edit]) {
+        let len = self.keys.len();
+        let inserts = edits.iter().filter(|edit| edit.size != 0.0).count();
+        let deletes = edits.len() - inserts;
+        let new_len = len + inserts - deletes;
+        if new_len > len {
+            self.keys.resize(new_len, 0);
+            self.sizes.resize(new_len, 0.0);
+        }
+        // Run `j` (0..=edits.len()) spans the levels from the edit before it (or 0) to the edit
+        // after it (or `len`); shift `j` is where it goes.
+        let run = |j: usize| -> (usize, usize) {
+            let start = if j == 0 {
+                0
+            } else {
+                let before = edits[j - 1];
+                before.index + usize::from(before.size == 0.0)
+            };
+            let end = edits.get(j).map_or(len, |edit| edit.index);
+            (start, end.max(start))
+        };
+        let mut shift: isize = 0;
+        // Down-moving runs, lowest first.
+        for j in 0..=edits.len() {
+            if j > 0 {
+                shift += if edits[j - 1].size == 0.0 { -1 } else { 1 };
+            }
+            if shift < 0 {
+                let (start, end) = run(j);
+                if start < end {
+                    let to = start.wrapping_add_signed(shift);
+                    self.keys.copy_within(start..end, to);
+                    self.sizes.copy_within(start..end, to);
+                }
+            }
+        }
+        // Up-moving runs, highest first (`shift` is now the last run's).
+        for j in (0..=edits.len()).rev() {
+            if shift > 0 {
+                let (start, end) = run(j);
+                if start < end {
+                    let to = start.wrapping_add_signed(shift);
+                    self.keys.copy_within(start..end, to);
+                    self.sizes.copy_within(start..end, to);
+                }
+            }
+            if j > 0 {
+                shift -= if edits[j - 1].size == 0.0 { -1 } else { 1 };
+            }
+        }
+        // The new levels: an insert lands at its index moved by the edits before it.
+        let mut shift: isize = 0;
+        for edit in edits {
+            if edit.size == 0.0 {
+                shift -= 1;
+            } else {
+                let at = edit.index.wrapping_add_signed(shift);
+                self.keys[at] = edit.key;
+                self.sizes[at] = edit.size;
+                shift += 1;
+            }
+        }
+        self.keys.truncate(new_len);
+        self.sizes.truncate(new_len);
     }
 
     /// A change at `rank`: [`LevelChange::Best`] within the levels kept contiguous.
@@ -488,6 +670,40 @@ impl Ladder {
                 .max()
                 .is_none_or(|worst_far| self.keys.first().is_some_and(|near| worst_far < near))
     }
+}
+
+/// The order of `levels` by key (ticks, or negated ticks when `negate`).
+fn key_order(levels: &[(i64, f64)], negate: bool) -> KeyOrder {
+    let ascending_ticks = levels.windows(2).all(|pair| pair[0].0 < pair[1].0);
+    let order = if ascending_ticks {
+        KeyOrder::Ascending
+    } else if levels.windows(2).all(|pair| pair[0].0 > pair[1].0) {
+        KeyOrder::Descending
+    } else {
+        return KeyOrder::Unordered;
+    };
+    match (order, negate) {
+        (KeyOrder::Ascending, true) => KeyOrder::Descending,
+        (KeyOrder::Descending, true) => KeyOrder::Ascending,
+        _ => order,
+    }
+}
+
+/// The first index from `from` on whose key is at least `key` (`keys.len()` if none): steps
+/// of 1, 2, 4, ... from `from`, then a binary search in the last step (the levels of one
+/// message usually sit a few places apart).
+#[inline]
+fn seek(keys: &[i64], from: usize, key: i64) -> usize {
+    let mut low = from;
+    let mut step = 1;
+    let mut high = from;
+    while high < keys.len() && keys[high] < key {
+        low = high + 1;
+        high += step;
+        step *= 2;
+    }
+    let high = high.min(keys.len());
+    low + keys[low..high].partition_point(|here| *here < key)
 }
 
 #[cfg(test)]
