@@ -285,12 +285,7 @@ impl Ladder {
                 self.merge_ascending(levels.iter().map(|&(ticks, size)| (key(ticks), size)));
             }
             KeyOrder::Descending => {
-                self.merge_ascending(
-                    levels
-                        .iter()
-                        .rev()
-                        .map(|&(ticks, size)| (key(ticks), size)),
-                );
+                self.merge_ascending(levels.iter().rev().map(|&(ticks, size)| (key(ticks), size)));
             }
             KeyOrder::Unordered => {
                 for &(ticks, size) in levels {
@@ -791,6 +786,70 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// A side of a message merged in one pass leaves the ladder as applying its levels one
+        /// by one does (every key and size bit for bit, the tiers well formed), whatever the
+        /// order the levels come in: ascending, descending, or as drawn (repeated prices
+        /// included, which take the level-by-level path). Near tiers of one to four levels put
+        /// most updates beyond them, so far updates, spills and refills all happen.
+        #[test]
+        fn one_pass_merge_agrees_with_level_by_level(
+            initial in proptest::collection::vec((1i64..80, 1u8..4), 0..150),
+            messages in proptest::collection::vec(
+                (proptest::collection::vec((1i64..80, 0u8..4), 0..40), 0u8..3),
+                1..6,
+            ),
+            near in 1usize..5,
+            negate: bool,
+        ) {
+            use std::collections::BTreeMap;
+            let key = |ticks: i64| if negate { -ticks } else { ticks };
+            let mut merged = Ladder::with_near_levels(near);
+            let mut reference = Ladder::with_near_levels(near);
+            for &(ticks, size) in &initial {
+                merged.set(key(ticks), f64::from(size) / 4.0);
+                reference.set(key(ticks), f64::from(size) / 4.0);
+            }
+            for (drawn, order) in messages {
+                let mut levels: Vec<(i64, f64)> =
+                    drawn.iter().map(|&(ticks, size)| (ticks, f64::from(size) / 4.0)).collect();
+                if order < 2 {
+                    // One level a price (the last drawn), sorted.
+                    let unique: BTreeMap<i64, f64> = levels.iter().copied().collect();
+                    levels = unique.into_iter().collect();
+                    if order == 1 {
+                        levels.reverse();
+                    }
+                }
+                let top_before: Vec<(i64, f64)> = merged.iter_from_best().take(near).collect();
+                let stamp_before = merged.top_stamp(near);
+                merged.apply_levels(&levels, negate);
+                for &(ticks, size) in &levels {
+                    reference.set(key(ticks), size);
+                }
+                proptest::prop_assert!(merged.is_well_formed());
+                let bits = |ladder: &Ladder| -> Vec<(i64, u64)> {
+                    ladder.iter_from_best().map(|(key, size)| (key, size.to_bits())).collect()
+                };
+                proptest::prop_assert_eq!(bits(&merged), bits(&reference));
+                proptest::prop_assert_eq!(merged.len(), reference.len());
+                let top_after: Vec<(i64, f64)> = merged.iter_from_best().take(near).collect();
+                if top_after != top_before {
+                    proptest::prop_assert_ne!(merged.top_stamp(near), stamp_before);
+                }
+                for depth in [0, 1, near, near + 3] {
+                    let (keys, sizes, far) = merged.top(depth);
+                    let mut view: Vec<(i64, f64)> =
+                        keys.iter().copied().zip(sizes.iter().copied()).rev().collect();
+                    view.extend(far);
+                    let expected: Vec<(i64, f64)> = reference.iter_from_best().take(depth).collect();
+                    proptest::prop_assert_eq!(view, expected);
+                    if depth <= near {
+                        proptest::prop_assert_eq!(keys.len(), depth.min(merged.len()));
+                    }
+                }
+            }
+        }
 
         /// With a near tier of two levels every operation crosses the tiers: spills, refills and
         /// far updates all happen, and every read agrees with a plain map model.
