@@ -312,7 +312,12 @@ impl Ladder {
         let mut cursor = 0;
         for (key, size) in updates {
             if key < far_below {
-                self.set_far(key, size);
+                // Nobody is told what changed here, so the old size is not asked for.
+                if size == 0.0 {
+                    self.far.remove(&key);
+                } else {
+                    self.far.insert(key, size);
+                }
                 continue;
             }
             cursor = seek(&self.keys, cursor, key);
@@ -344,8 +349,19 @@ impl Ladder {
         if top_changed {
             self.stamp.changes += 1;
         }
-        if !edits.is_empty() {
-            self.apply_edits(&edits);
+        match edits.as_slice() {
+            [] => {}
+            // One insert or delete: one move of the levels above it.
+            &[Edit { index, key, size }] => {
+                if size == 0.0 {
+                    self.keys.remove(index);
+                    self.sizes.remove(index);
+                } else {
+                    self.keys.insert(index, key);
+                    self.sizes.insert(index, size);
+                }
+            }
+            _ => self.apply_edits(&edits),
         }
         self.edits = edits;
         if self.keys.len() > 3 * self.near_min {
