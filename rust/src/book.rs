@@ -7,6 +7,7 @@
 //! An update that does not follow its predecessor is never applied: the book turns
 //! [`BookStatus::NeedsResync`] and is not trusted until it gets a new snapshot.
 
+mod far_levels;
 mod ladder;
 
 use std::collections::VecDeque;

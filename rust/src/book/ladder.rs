@@ -1,6 +1,6 @@
 //! One side of an L2 book in two tiers. The levels next to the touch sit sorted in two flat
 //! vectors with the best level last, so the common update is a short scan and a short move and
-//! the top N levels are a contiguous slice. Levels further out live unordered in a hash map, so
+//! the top N levels are a contiguous slice. Levels further out live unordered in a hash table ([`FarLevels`]), so
 //! an insert or delete a thousand levels deep costs one hash probe, not a move of every level
 //! between it and the touch (on the recorded BTCUSDT stream half of all inserts and deletes land
 //! more than 200 levels from the touch, and the book grows to 5,000 levels a side). The far
@@ -10,35 +10,9 @@
 //! Invariants: near keys strictly ascending; every far key below the worst near key; the near
 //! tier holds at least `min(near_min, len)` levels, so any depth up to `near_min` is contiguous.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Hashes a tick key with one multiplication (keys are small, dense integers; no adversary
-/// chooses them, so a keyed hash buys nothing here).
-#[derive(Default)]
-pub(crate) struct TickHasher(u64);
-
-impl Hasher for TickHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(*byte)).wrapping_mul(0x517c_c1b7_2722_0a95);
-        }
-    }
-
-    fn write_i64(&mut self, key: i64) {
-        #[allow(clippy::cast_sign_loss)] // the bits are what is hashed
-        let bits = key as u64;
-        self.0 = (self.0.rotate_left(5) ^ bits).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-/// The far tier: levels worse than the near tier, in no order.
-pub(crate) type FarLevels = HashMap<i64, f64, BuildHasherDefault<TickHasher>>;
+use super::far_levels::FarLevels;
 
 /// Ladder identities: every ladder, and every clone of one, gets its own.
 static NEXT_LADDER_ID: AtomicU64 = AtomicU64::new(1);
@@ -314,7 +288,7 @@ impl Ladder {
             if key < far_below {
                 // Nobody is told what changed here, so the old size is not asked for.
                 if size == 0.0 {
-                    self.far.remove(&key);
+                    self.far.remove(key);
                 } else {
                     self.far.insert(key, size);
                 }
@@ -456,7 +430,7 @@ impl Ladder {
     #[cold]
     fn set_far(&mut self, key: i64, size: f64) -> bool {
         if size == 0.0 {
-            self.far.remove(&key).is_some()
+            self.far.remove(key).is_some()
         } else {
             self.far.insert(key, size) != Some(size)
         }
@@ -481,7 +455,7 @@ impl Ladder {
         let wanted = (2 * self.near_min).saturating_sub(self.keys.len());
         let mut best = std::mem::take(&mut self.refill_scratch);
         best.clear();
-        best.extend(self.far.iter().map(|(key, size)| (*key, *size)));
+        best.extend(self.far.iter());
         // The `wanted` highest keys, ascending, at the end.
         if best.len() > wanted {
             let cut = best.len() - wanted;
@@ -490,7 +464,7 @@ impl Ladder {
         }
         best.sort_unstable_by_key(|(key, _)| *key);
         for (key, _) in &best {
-            self.far.remove(key);
+            self.far.remove(*key);
         }
         self.keys.splice(0..0, best.iter().map(|(key, _)| *key));
         self.sizes.splice(0..0, best.iter().map(|(_, size)| *size));
@@ -517,7 +491,7 @@ impl Ladder {
                 break;
             };
             key = next;
-            if let Some(size) = self.far.remove(&key) {
+            if let Some(size) = self.far.remove(key) {
                 found.push((key, size));
                 if found.len() == wanted || self.far.is_empty() {
                     break;
@@ -535,8 +509,7 @@ impl Ladder {
 
     /// The far tier from its best level outward (sorted on demand: for readers that walk deep).
     fn far_from_best(&self) -> Vec<(i64, f64)> {
-        let mut levels: Vec<(i64, f64)> =
-            self.far.iter().map(|(key, size)| (*key, *size)).collect();
+        let mut levels: Vec<(i64, f64)> = self.far.iter().collect();
         levels.sort_unstable_by_key(|(key, _)| std::cmp::Reverse(*key));
         levels
     }
@@ -546,7 +519,7 @@ impl Ladder {
         self.clear();
         for (key, size) in levels {
             if size == 0.0 {
-                self.far.remove(&key);
+                self.far.remove(key);
             } else {
                 self.far.insert(key, size);
             }
@@ -564,7 +537,7 @@ impl Ladder {
     #[inline]
     pub(crate) fn size_at(&self, key: i64) -> f64 {
         if self.is_far(key) {
-            return self.far.get(&key).copied().unwrap_or(0.0);
+            return self.far.get(key).unwrap_or(0.0);
         }
         match self.find(key) {
             Ok(index) => self.sizes[index],
@@ -677,9 +650,10 @@ impl Ladder {
             && self.keys.len() >= self.near_min.min(self.len())
             && self
                 .far
-                .keys()
+                .iter()
+                .map(|(key, _)| key)
                 .max()
-                .is_none_or(|worst_far| self.keys.first().is_some_and(|near| worst_far < near))
+                .is_none_or(|worst_far| self.keys.first().is_some_and(|near| worst_far < *near))
     }
 }
 
