@@ -5,7 +5,9 @@
 //! between it and the touch (on the recorded BTCUSDT stream half of all inserts and deletes land
 //! more than 200 levels from the touch, and the book grows to 5,000 levels a side). The far
 //! tier is put in order only when it is read in order: a refill of the near tier after a sweep,
-//! or a reader that walks the whole side.
+//! or a reader that walks the whole side. A side of a depth message sorted by price (as the
+//! venue sends it) is merged in one pass: one walk up the near tier, each level moved at most
+//! once, the tiers rebalanced once.
 //!
 //! Invariants: near keys strictly ascending; every far key below the worst near key; the near
 //! tier holds at least `min(near_min, len)` levels, so any depth up to `near_min` is contiguous.
