@@ -7,6 +7,7 @@
 //! An update that does not follow its predecessor is never applied: the book turns
 //! [`BookStatus::NeedsResync`] and is not trusted until it gets a new snapshot.
 
+mod far_levels;
 mod ladder;
 
 use std::collections::VecDeque;
@@ -361,12 +362,8 @@ impl OrderBook {
     }
 
     fn apply_sides(&mut self, bids: &[Level], asks: &[Level]) {
-        for &(ticks, size) in bids {
-            self.bids.set(ticks, size);
-        }
-        for &(ticks, size) in asks {
-            self.asks.set(-ticks, size);
-        }
+        self.bids.apply_levels(bids, false);
+        self.asks.apply_levels(asks, true);
         self.update_count += 1;
         self.level_update_count += (bids.len() + asks.len()) as u64;
     }

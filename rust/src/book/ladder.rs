@@ -1,44 +1,20 @@
 //! One side of an L2 book in two tiers. The levels next to the touch sit sorted in two flat
 //! vectors with the best level last, so the common update is a short scan and a short move and
-//! the top N levels are a contiguous slice. Levels further out live unordered in a hash map, so
+//! the top N levels are a contiguous slice. Levels further out live unordered in a hash table ([`FarLevels`]), so
 //! an insert or delete a thousand levels deep costs one hash probe, not a move of every level
 //! between it and the touch (on the recorded BTCUSDT stream half of all inserts and deletes land
 //! more than 200 levels from the touch, and the book grows to 5,000 levels a side). The far
 //! tier is put in order only when it is read in order: a refill of the near tier after a sweep,
-//! or a reader that walks the whole side.
+//! or a reader that walks the whole side. A side of a depth message sorted by price (as the
+//! venue sends it) is merged in one pass: one walk up the near tier, each level moved at most
+//! once, the tiers rebalanced once.
 //!
 //! Invariants: near keys strictly ascending; every far key below the worst near key; the near
 //! tier holds at least `min(near_min, len)` levels, so any depth up to `near_min` is contiguous.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Hashes a tick key with one multiplication (keys are small, dense integers; no adversary
-/// chooses them, so a keyed hash buys nothing here).
-#[derive(Default)]
-pub(crate) struct TickHasher(u64);
-
-impl Hasher for TickHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(*byte)).wrapping_mul(0x517c_c1b7_2722_0a95);
-        }
-    }
-
-    fn write_i64(&mut self, key: i64) {
-        #[allow(clippy::cast_sign_loss)] // the bits are what is hashed
-        let bits = key as u64;
-        self.0 = (self.0.rotate_left(5) ^ bits).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-/// The far tier: levels worse than the near tier, in no order.
-pub(crate) type FarLevels = HashMap<i64, f64, BuildHasherDefault<TickHasher>>;
+use super::far_levels::FarLevels;
 
 /// Ladder identities: every ladder, and every clone of one, gets its own.
 static NEXT_LADDER_ID: AtomicU64 = AtomicU64::new(1);
@@ -75,10 +51,32 @@ pub(crate) struct Ladder {
     far: FarLevels,
     near_min: usize,
     refill_scratch: Vec<(i64, f64)>,
+    /// Inserts and deletes found by [`Self::merge_ascending`], applied after its pass.
+    edits: Vec<Edit>,
     /// Counts every change among the best `near_min` levels (an insert, resize or delete whose
     /// rank from the best is below `near_min`; deeper levels can only be in the far tier or
     /// the near tier's surplus, whose changes leave the best `near_min` levels as they were).
     stamp: TopStamp,
+}
+
+/// A level to insert into (size > 0) or delete from (size 0) the near tier at an index of the
+/// near tier as it was before the merge.
+#[derive(Debug, Clone, Copy)]
+struct Edit {
+    index: usize,
+    key: i64,
+    size: f64,
+}
+
+/// The order of one side's price levels in a message, by key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyOrder {
+    /// Strictly ascending: the worst level first (Binance bids).
+    Ascending,
+    /// Strictly descending: the best level first (Binance asks, as keys are negated ticks).
+    Descending,
+    /// Anything else (a repeated price, or out of order).
+    Unordered,
 }
 
 /// What one update did to a side, for readers that keep sums over its best levels.
@@ -122,6 +120,7 @@ impl Ladder {
             far: FarLevels::default(),
             near_min,
             refill_scratch: Vec::new(),
+            edits: Vec::new(),
             stamp: TopStamp::fresh(),
         }
     }
@@ -250,6 +249,176 @@ impl Ladder {
         }
     }
 
+    /// Applies one side of a message: `(ticks, size)` levels (0 removes), the key of a level
+    /// being its ticks, or its negated ticks when `negate` (an ask side). Levels sorted by price
+    /// either way (the venue sends them so) are merged into the ladder in one pass; any other
+    /// order is applied level by level. The result is the same either way: the levels, their
+    /// sizes and the stamp's promise (the stamp may move fewer times).
+    pub(crate) fn apply_levels(&mut self, levels: &[(i64, f64)], negate: bool) {
+        let key = move |ticks: i64| if negate { -ticks } else { ticks };
+        match key_order(levels, negate) {
+            KeyOrder::Ascending => {
+                self.merge_ascending(levels.iter().map(|&(ticks, size)| (key(ticks), size)));
+            }
+            KeyOrder::Descending => {
+                self.merge_ascending(levels.iter().rev().map(|&(ticks, size)| (key(ticks), size)));
+            }
+            KeyOrder::Unordered => {
+                for &(ticks, size) in levels {
+                    self.set(key(ticks), size);
+                }
+            }
+        }
+    }
+
+    /// Applies updates whose keys are strictly ascending. One walk up the near tier finds every
+    /// level (resized on the spot); inserts and deletes are collected and then applied in one
+    /// sweep that moves each level at most once. Levels below the near tier go to the far tier
+    /// as in [`Self::change`]; the tiers are rebalanced once at the end.
+    fn merge_ascending(&mut self, updates: impl Iterator<Item = (i64, f64)>) {
+        let len = self.keys.len();
+        // Keys below the worst near level belong to the far tier (while it holds any level).
+        let far_below = match self.keys.first() {
+            Some(&worst_near) if !self.far.is_empty() => worst_near,
+            _ => i64::MIN,
+        };
+        let mut edits = std::mem::take(&mut self.edits);
+        edits.clear();
+        let mut top_changed = false;
+        let mut cursor = 0;
+        for (key, size) in updates {
+            if key < far_below {
+                // Nobody is told what changed here, so the old size is not asked for.
+                if size == 0.0 {
+                    self.far.remove(key);
+                } else {
+                    self.far.insert(key, size);
+                }
+                continue;
+            }
+            cursor = seek(&self.keys, cursor, key);
+            if cursor < len && self.keys[cursor] == key {
+                // The level `len - 1 - cursor` places from the best.
+                let in_top = cursor + self.near_min >= len;
+                if size == 0.0 {
+                    edits.push(Edit {
+                        index: cursor,
+                        key,
+                        size,
+                    });
+                    top_changed |= in_top;
+                } else if self.sizes[cursor] != size {
+                    self.sizes[cursor] = size;
+                    top_changed |= in_top;
+                }
+                cursor += 1;
+            } else if size != 0.0 {
+                // A new level `len - cursor` places from the best.
+                edits.push(Edit {
+                    index: cursor,
+                    key,
+                    size,
+                });
+                top_changed |= cursor + self.near_min > len;
+            }
+        }
+        if top_changed {
+            self.stamp.changes += 1;
+        }
+        match edits.as_slice() {
+            [] => {}
+            // One insert or delete: one move of the levels above it.
+            &[Edit { index, key, size }] => {
+                if size == 0.0 {
+                    self.keys.remove(index);
+                    self.sizes.remove(index);
+                } else {
+                    self.keys.insert(index, key);
+                    self.sizes.insert(index, size);
+                }
+            }
+            _ => self.apply_edits(&edits),
+        }
+        self.edits = edits;
+        if self.keys.len() > 3 * self.near_min {
+            self.spill();
+        } else if self.keys.len() < self.near_min && !self.far.is_empty() {
+            self.refill();
+        }
+    }
+
+    /// Applies inserts and deletes at indices of the near tier as it was, in index order (an
+    /// insert before a delete at the same index: the new level sits just below the deleted
+    /// one). The untouched runs of levels between edits each shift by the inserts less the
+    /// deletes before them: runs shifting down (toward index 0) are moved first, lowest first,
+    /// then runs shifting up, highest first, so that no run is overwritten before it moves.
+    /// The new levels are written last.
+    fn apply_edits(&mut self, edits: &[Edit]) {
+        let len = self.keys.len();
+        let inserts = edits.iter().filter(|edit| edit.size != 0.0).count();
+        let deletes = edits.len() - inserts;
+        let new_len = len + inserts - deletes;
+        if new_len > len {
+            self.keys.resize(new_len, 0);
+            self.sizes.resize(new_len, 0.0);
+        }
+        // Run `j` (0..=edits.len()) spans the levels from the edit before it (or 0) to the edit
+        // after it (or `len`); shift `j` is where it goes.
+        let run = |j: usize| -> (usize, usize) {
+            let start = if j == 0 {
+                0
+            } else {
+                let before = edits[j - 1];
+                before.index + usize::from(before.size == 0.0)
+            };
+            let end = edits.get(j).map_or(len, |edit| edit.index);
+            (start, end.max(start))
+        };
+        let mut shift: isize = 0;
+        // Down-moving runs, lowest first.
+        for j in 0..=edits.len() {
+            if j > 0 {
+                shift += if edits[j - 1].size == 0.0 { -1 } else { 1 };
+            }
+            if shift < 0 {
+                let (start, end) = run(j);
+                if start < end {
+                    let to = start.wrapping_add_signed(shift);
+                    self.keys.copy_within(start..end, to);
+                    self.sizes.copy_within(start..end, to);
+                }
+            }
+        }
+        // Up-moving runs, highest first (`shift` is now the last run's).
+        for j in (0..=edits.len()).rev() {
+            if shift > 0 {
+                let (start, end) = run(j);
+                if start < end {
+                    let to = start.wrapping_add_signed(shift);
+                    self.keys.copy_within(start..end, to);
+                    self.sizes.copy_within(start..end, to);
+                }
+            }
+            if j > 0 {
+                shift -= if edits[j - 1].size == 0.0 { -1 } else { 1 };
+            }
+        }
+        // The new levels: an insert lands at its index moved by the edits before it.
+        let mut shift: isize = 0;
+        for edit in edits {
+            if edit.size == 0.0 {
+                shift -= 1;
+            } else {
+                let at = edit.index.wrapping_add_signed(shift);
+                self.keys[at] = edit.key;
+                self.sizes[at] = edit.size;
+                shift += 1;
+            }
+        }
+        self.keys.truncate(new_len);
+        self.sizes.truncate(new_len);
+    }
+
     /// A change at `rank`: [`LevelChange::Best`] within the levels kept contiguous.
     #[inline]
     fn near_change(&self, rank: usize, old: f64, new: f64) -> LevelChange {
@@ -263,7 +432,7 @@ impl Ladder {
     #[cold]
     fn set_far(&mut self, key: i64, size: f64) -> bool {
         if size == 0.0 {
-            self.far.remove(&key).is_some()
+            self.far.remove(key).is_some()
         } else {
             self.far.insert(key, size) != Some(size)
         }
@@ -288,7 +457,7 @@ impl Ladder {
         let wanted = (2 * self.near_min).saturating_sub(self.keys.len());
         let mut best = std::mem::take(&mut self.refill_scratch);
         best.clear();
-        best.extend(self.far.iter().map(|(key, size)| (*key, *size)));
+        best.extend(self.far.iter());
         // The `wanted` highest keys, ascending, at the end.
         if best.len() > wanted {
             let cut = best.len() - wanted;
@@ -297,7 +466,7 @@ impl Ladder {
         }
         best.sort_unstable_by_key(|(key, _)| *key);
         for (key, _) in &best {
-            self.far.remove(key);
+            self.far.remove(*key);
         }
         self.keys.splice(0..0, best.iter().map(|(key, _)| *key));
         self.sizes.splice(0..0, best.iter().map(|(_, size)| *size));
@@ -324,7 +493,7 @@ impl Ladder {
                 break;
             };
             key = next;
-            if let Some(size) = self.far.remove(&key) {
+            if let Some(size) = self.far.remove(key) {
                 found.push((key, size));
                 if found.len() == wanted || self.far.is_empty() {
                     break;
@@ -342,8 +511,7 @@ impl Ladder {
 
     /// The far tier from its best level outward (sorted on demand: for readers that walk deep).
     fn far_from_best(&self) -> Vec<(i64, f64)> {
-        let mut levels: Vec<(i64, f64)> =
-            self.far.iter().map(|(key, size)| (*key, *size)).collect();
+        let mut levels: Vec<(i64, f64)> = self.far.iter().collect();
         levels.sort_unstable_by_key(|(key, _)| std::cmp::Reverse(*key));
         levels
     }
@@ -353,7 +521,7 @@ impl Ladder {
         self.clear();
         for (key, size) in levels {
             if size == 0.0 {
-                self.far.remove(&key);
+                self.far.remove(key);
             } else {
                 self.far.insert(key, size);
             }
@@ -371,7 +539,7 @@ impl Ladder {
     #[inline]
     pub(crate) fn size_at(&self, key: i64) -> f64 {
         if self.is_far(key) {
-            return self.far.get(&key).copied().unwrap_or(0.0);
+            return self.far.get(key).unwrap_or(0.0);
         }
         match self.find(key) {
             Ok(index) => self.sizes[index],
@@ -484,10 +652,45 @@ impl Ladder {
             && self.keys.len() >= self.near_min.min(self.len())
             && self
                 .far
-                .keys()
+                .iter()
+                .map(|(key, _)| key)
                 .max()
-                .is_none_or(|worst_far| self.keys.first().is_some_and(|near| worst_far < near))
+                .is_none_or(|worst_far| self.keys.first().is_some_and(|near| worst_far < *near))
     }
+}
+
+/// The order of `levels` by key (ticks, or negated ticks when `negate`).
+fn key_order(levels: &[(i64, f64)], negate: bool) -> KeyOrder {
+    let ascending_ticks = levels.windows(2).all(|pair| pair[0].0 < pair[1].0);
+    let order = if ascending_ticks {
+        KeyOrder::Ascending
+    } else if levels.windows(2).all(|pair| pair[0].0 > pair[1].0) {
+        KeyOrder::Descending
+    } else {
+        return KeyOrder::Unordered;
+    };
+    match (order, negate) {
+        (KeyOrder::Ascending, true) => KeyOrder::Descending,
+        (KeyOrder::Descending, true) => KeyOrder::Ascending,
+        _ => order,
+    }
+}
+
+/// The first index from `from` on whose key is at least `key` (`keys.len()` if none): steps
+/// of 1, 2, 4, ... from `from`, then a binary search in the last step (the levels of one
+/// message usually sit a few places apart).
+#[inline]
+fn seek(keys: &[i64], from: usize, key: i64) -> usize {
+    let mut low = from;
+    let mut step = 1;
+    let mut high = from;
+    while high < keys.len() && keys[high] < key {
+        low = high + 1;
+        high += step;
+        step *= 2;
+    }
+    let high = high.min(keys.len());
+    low + keys[low..high].partition_point(|here| *here < key)
 }
 
 #[cfg(test)]
@@ -575,6 +778,70 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// A side of a message merged in one pass leaves the ladder as applying its levels one
+        /// by one does (every key and size bit for bit, the tiers well formed), whatever the
+        /// order the levels come in: ascending, descending, or as drawn (repeated prices
+        /// included, which take the level-by-level path). Near tiers of one to four levels put
+        /// most updates beyond them, so far updates, spills and refills all happen.
+        #[test]
+        fn one_pass_merge_agrees_with_level_by_level(
+            initial in proptest::collection::vec((1i64..80, 1u8..4), 0..150),
+            messages in proptest::collection::vec(
+                (proptest::collection::vec((1i64..80, 0u8..4), 0..40), 0u8..3),
+                1..6,
+            ),
+            near in 1usize..5,
+            negate: bool,
+        ) {
+            use std::collections::BTreeMap;
+            let key = |ticks: i64| if negate { -ticks } else { ticks };
+            let mut merged = Ladder::with_near_levels(near);
+            let mut reference = Ladder::with_near_levels(near);
+            for &(ticks, size) in &initial {
+                merged.set(key(ticks), f64::from(size) / 4.0);
+                reference.set(key(ticks), f64::from(size) / 4.0);
+            }
+            for (drawn, order) in messages {
+                let mut levels: Vec<(i64, f64)> =
+                    drawn.iter().map(|&(ticks, size)| (ticks, f64::from(size) / 4.0)).collect();
+                if order < 2 {
+                    // One level a price (the last drawn), sorted.
+                    let unique: BTreeMap<i64, f64> = levels.iter().copied().collect();
+                    levels = unique.into_iter().collect();
+                    if order == 1 {
+                        levels.reverse();
+                    }
+                }
+                let top_before: Vec<(i64, f64)> = merged.iter_from_best().take(near).collect();
+                let stamp_before = merged.top_stamp(near);
+                merged.apply_levels(&levels, negate);
+                for &(ticks, size) in &levels {
+                    reference.set(key(ticks), size);
+                }
+                proptest::prop_assert!(merged.is_well_formed());
+                let bits = |ladder: &Ladder| -> Vec<(i64, u64)> {
+                    ladder.iter_from_best().map(|(key, size)| (key, size.to_bits())).collect()
+                };
+                proptest::prop_assert_eq!(bits(&merged), bits(&reference));
+                proptest::prop_assert_eq!(merged.len(), reference.len());
+                let top_after: Vec<(i64, f64)> = merged.iter_from_best().take(near).collect();
+                if top_after != top_before {
+                    proptest::prop_assert_ne!(merged.top_stamp(near), stamp_before);
+                }
+                for depth in [0, 1, near, near + 3] {
+                    let (keys, sizes, far) = merged.top(depth);
+                    let mut view: Vec<(i64, f64)> =
+                        keys.iter().copied().zip(sizes.iter().copied()).rev().collect();
+                    view.extend(far);
+                    let expected: Vec<(i64, f64)> = reference.iter_from_best().take(depth).collect();
+                    proptest::prop_assert_eq!(view, expected);
+                    if depth <= near {
+                        proptest::prop_assert_eq!(keys.len(), depth.min(merged.len()));
+                    }
+                }
+            }
+        }
 
         /// With a near tier of two levels every operation crosses the tiers: spills, refills and
         /// far updates all happen, and every read agrees with a plain map model.

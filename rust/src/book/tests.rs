@@ -409,6 +409,70 @@ proptest! {
         prop_assert_eq!(book.levels(Side::Buy).collect::<Vec<_>>(), model_bids);
     }
 
+    /// Depth messages applied whole (each side merged in one pass when sorted by price) leave
+    /// the book as setting their levels one by one does: every level bit for bit, the views a
+    /// reader takes of the best levels, the level counter. Books of hundreds of levels a side
+    /// put updates beyond the 64 levels kept contiguous (far-tier updates, spills, refills);
+    /// sides come ascending (as Binance sends both), descending, or as drawn (with repeats).
+    #[test]
+    fn a_whole_message_matches_its_levels_one_by_one(
+        snapshot_depth in 0_i64..400,
+        messages in prop::collection::vec(
+            (
+                prop::collection::vec((0_i64..500, 0_u32..4), 0..60),
+                prop::collection::vec((0_i64..500, 0_u32..4), 0..60),
+                0_u8..3,
+            ),
+            1..8,
+        ),
+    ) {
+        let sorted = |drawn: &[(i64, u32)], offset: i64, order: u8| -> Vec<Level> {
+            let mut levels: Vec<Level> = drawn
+                .iter()
+                .map(|&(ticks, size)| (offset + ticks, f64::from(size) * 0.125))
+                .collect();
+            if order < 2 {
+                let unique: BTreeMap<i64, f64> = levels.iter().copied().collect();
+                levels = unique.into_iter().collect();
+                if order == 1 {
+                    levels.reverse();
+                }
+            }
+            levels
+        };
+        let bids: Vec<Level> = (0..snapshot_depth).map(|i| (1_000 - 2 * i, 1.0)).collect();
+        let asks: Vec<Level> = (0..snapshot_depth).map(|i| (1_001 + 2 * i, 1.0)).collect();
+        let mut whole = OrderBook::new("X", grid(), Sequencing::Unsequenced);
+        whole.apply_snapshot(None, &bids, &asks, None, None).unwrap();
+        let mut by_level = whole.clone();
+        for (drawn_bids, drawn_asks, order) in messages {
+            let bids = sorted(&drawn_bids, 500, order);
+            let asks = sorted(&drawn_asks, 800, order);
+            whole.apply_levels(&bids, &asks, Some(1), None);
+            for &(ticks, size) in &bids {
+                by_level.set_level(Side::Buy, ticks, size);
+            }
+            for &(ticks, size) in &asks {
+                by_level.set_level(Side::Sell, ticks, size);
+            }
+            prop_assert!(whole.is_well_formed());
+            prop_assert_eq!(whole.level_update_count(), by_level.level_update_count());
+            for side in [Side::Buy, Side::Sell] {
+                let bits = |book: &OrderBook| -> Vec<(i64, u64)> {
+                    book.levels(side).map(|(ticks, size)| (ticks, size.to_bits())).collect()
+                };
+                prop_assert_eq!(bits(&whole), bits(&by_level));
+                for depth in [1_usize, 5, 64] {
+                    let view = whole.top_levels(side, depth);
+                    prop_assert!(view.is_contiguous());
+                    let levels: Vec<Level> = (0..view.len()).map(|rank| view.level(rank)).collect();
+                    let expected: Vec<Level> = by_level.levels(side).take(depth).collect();
+                    prop_assert_eq!(levels, expected);
+                }
+            }
+        }
+    }
+
     /// Any Binance stream with one message dropped is caught: the gap is detected and nothing
     /// after it is applied until a new snapshot.
     #[test]
