@@ -285,8 +285,12 @@ pub fn diff_with(
         // By price, so that the matching below (ties between equally near orders, the choice of
         // a spare to amend) does not depend on the order the live orders came in: the same
         // orders in any order give the same actions, and diffing the result again gives none.
-        // (A stable sort: orders at one price keep the order they came in.)
-        orders.sort_by(|a, b| a.price.total_cmp(&b.price));
+        // (As a stable sort: orders at one price keep the order they came in.)
+        sort_by_price(orders);
+        // Every order still serving its own level (the usual tick): nothing to send.
+        if each_order_serves_its_level(orders, wanted, side, rules) {
+            continue;
+        }
         let apart = prices_apart(orders, wanted, side, on_wanted_price, first_at_or_above);
         if !apart {
             // Two orders at one price (or prices within `same_price`'s tolerance that are not
@@ -315,7 +319,7 @@ pub fn diff_with(
                     });
                 }
             }
-            orders.sort_by(|a, b| a.price.total_cmp(&b.price));
+            sort_by_price(orders);
         }
         let orders = &orders[..];
         if apart {
@@ -446,6 +450,83 @@ pub fn diff_with(
     cancels.append(amends);
     cancels.append(places);
     cancels
+}
+
+/// Sorts one side's orders by price as a stable sort would, without sorting when they came
+/// in by price already (rising, or falling with no two at one price): the live orders of a
+/// side usually come in the order their levels were placed.
+fn sort_by_price(orders: &mut [SideOrder]) {
+    let rising = orders
+        .windows(2)
+        .all(|pair| pair[0].price.total_cmp(&pair[1].price).is_le());
+    if rising {
+        return;
+    }
+    let falling = orders
+        .windows(2)
+        .all(|pair| pair[0].price.total_cmp(&pair[1].price).is_gt());
+    if falling {
+        orders.reverse();
+    } else {
+        orders.sort_by(|a, b| a.price.total_cmp(&b.price));
+    }
+}
+
+/// The smallest requote tolerance for which [`each_order_serves_its_level`] may decide: from
+/// it up, two prices `same_price` calls one are also within the requote tolerance of each
+/// other (`same_price` allows about 1e-5 bps).
+const SERVES_ITS_LEVEL_MIN_TOLERANCE_BPS: f64 = 1e-4;
+
+/// Whether this side's orders (sorted by price) are one per wanted level and each within
+/// tolerance (price and size) of its own level and of no other: the orders and the levels
+/// paired from the lowest price up, each level within price tolerance of its own order and of
+/// neither neighbouring order, and no two orders within `same_price`'s tolerance. Then the
+/// matching of [`diff_with`] keeps every order for its own level and sends nothing, whichever
+/// way it goes: for a level, the orders within price tolerance are a run around its price
+/// (the distance in bps grows with the order's distance on either side), so a run bounded by
+/// its neighbours is its own order alone; no order is on another level's price (that would be
+/// within tolerance of it); no two orders are duplicates. This one pass, without allocating,
+/// stands in for the matching on the usual tick, when the ladder has moved by less than the
+/// tolerance. Anything else (a level moved out of tolerance, a size changed, an order gone,
+/// doubled or stray, levels closer than the tolerance) takes the full matching.
+fn each_order_serves_its_level(
+    orders: &[SideOrder],
+    wanted: &[Quote],
+    side: Side,
+    rules: &DiffRules,
+) -> bool {
+    let levels = wanted.len();
+    if orders.len() != levels || rules.requote_tolerance_bps < SERVES_ITS_LEVEL_MIN_TOLERANCE_BPS {
+        return false;
+    }
+    let Some(highest) = orders.last().map(|order| order.price) else {
+        // No order and no level: nothing to do.
+        return true;
+    };
+    // The wanted levels from the lowest price up (bids come best, highest, first), to pair
+    // with the orders sorted by price.
+    let ascending = |index: usize| match side {
+        Side::Buy => &wanted[levels - 1 - index],
+        Side::Sell => &wanted[index],
+    };
+    // Any two orders further apart than this are not one price for `same_price` (its
+    // allowance is at most this, and float subtraction is monotone).
+    let duplicate_within = 1e-9 * highest;
+    orders.iter().enumerate().all(|(index, order)| {
+        let want = ascending(index);
+        // A level at a price of zero or below would call every order near.
+        want.price > 0.0
+            && order.price > 0.0
+            && close_enough(order.price, order.size, want, rules)
+            && index.checked_sub(1).is_none_or(|below| {
+                let below = &orders[below];
+                order.price - below.price > duplicate_within
+                    && !price_close_enough(below.price, want, rules)
+            })
+            && orders
+                .get(index + 1)
+                .is_none_or(|above| !price_close_enough(above.price, want, rules))
+    })
 }
 
 /// Whether this side's orders (sorted by price) and wanted prices are positive, finite and
