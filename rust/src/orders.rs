@@ -472,23 +472,26 @@ fn sort_by_price(orders: &mut [SideOrder]) {
     }
 }
 
-/// The smallest requote tolerance for which [`each_order_serves_its_level`] may decide: from
-/// it up, two prices `same_price` calls one are also within the requote tolerance of each
-/// other (`same_price` allows about 1e-5 bps).
-const SERVES_ITS_LEVEL_MIN_TOLERANCE_BPS: f64 = 1e-4;
-
-/// Whether this side's orders (sorted by price) are one per wanted level and each within
-/// tolerance (price and size) of its own level and of no other: the orders and the levels
-/// paired from the lowest price up, each level within price tolerance of its own order and of
-/// neither neighbouring order, and no two orders within `same_price`'s tolerance. Then the
-/// matching of [`diff_with`] keeps every order for its own level and sends nothing, whichever
-/// way it goes: for a level, the orders within price tolerance are a run around its price
-/// (the distance in bps grows with the order's distance on either side), so a run bounded by
-/// its neighbours is its own order alone; no order is on another level's price (that would be
-/// within tolerance of it); no two orders are duplicates. This one pass, without allocating,
-/// stands in for the matching on the usual tick, when the ladder has moved by less than the
-/// tolerance. Anything else (a level moved out of tolerance, a size changed, an order gone,
-/// doubled or stray, levels closer than the tolerance) takes the full matching.
+/// Whether this side's orders (sorted by price) are one per wanted level and the matching of
+/// [`diff_with`] would keep each for its own level, so that nothing is sent: the orders and the
+/// levels paired from the lowest price up, and for each pair
+/// - the order within tolerance (price and size) of its level;
+/// - the order strictly between the neighbouring levels, and further than `same_price`'s
+///   tolerance from them and from the order below: no order is on another level's price
+///   (the exact pass takes each order for its own level or for none) and no two orders are one
+///   price (no duplicate to cancel);
+/// - each neighbouring order (the one below is under this level, the one above over it)
+///   either not within price tolerance of the level or further from it than the level's own
+///   order (the one above may be as far: ties go to the lower price). Orders past the
+///   neighbours are further still (the distance grows with the order's distance on either
+///   side), so the nearest pass, whichever level it takes first, finds each level's own order
+///   nearest among the orders left.
+///
+/// This one pass, without allocating, stands in for the matching on the usual tick, when the
+/// ladder has moved by less than the tolerance (the levels of a tight ladder may be within
+/// tolerance of their neighbours' orders). Anything else (a level moved out of tolerance, a
+/// size changed, an order gone, doubled or stray, an order nearer another level) takes the
+/// full matching.
 fn each_order_serves_its_level(
     orders: &[SideOrder],
     wanted: &[Quote],
@@ -496,10 +499,10 @@ fn each_order_serves_its_level(
     rules: &DiffRules,
 ) -> bool {
     let levels = wanted.len();
-    if orders.len() != levels || rules.requote_tolerance_bps < SERVES_ITS_LEVEL_MIN_TOLERANCE_BPS {
+    if orders.len() != levels {
         return false;
     }
-    let Some(highest) = orders.last().map(|order| order.price) else {
+    let (Some(highest_order), Some(highest_level)) = (orders.last(), levels.checked_sub(1)) else {
         // No order and no level: nothing to do.
         return true;
     };
@@ -509,23 +512,37 @@ fn each_order_serves_its_level(
         Side::Buy => &wanted[levels - 1 - index],
         Side::Sell => &wanted[index],
     };
-    // Any two orders further apart than this are not one price for `same_price` (its
+    // Two of these prices further apart than this are not one price for `same_price` (its
     // allowance is at most this, and float subtraction is monotone).
-    let duplicate_within = 1e-9 * highest;
-    orders.iter().enumerate().all(|(index, order)| {
+    let one_price_within = 1e-9 * highest_order.price.max(ascending(highest_level).price);
+    if !one_price_within.is_finite() {
+        return false;
+    }
+    (0..levels).all(|index| {
+        let order = &orders[index];
         let want = ascending(index);
+        let distance = (order.price - want.price).abs();
         // A level at a price of zero or below would call every order near.
-        want.price > 0.0
+        let own = want.price > 0.0
             && order.price > 0.0
-            && close_enough(order.price, order.size, want, rules)
-            && index.checked_sub(1).is_none_or(|below| {
-                let below = &orders[below];
-                order.price - below.price > duplicate_within
-                    && !price_close_enough(below.price, want, rules)
+            && close_enough(order.price, order.size, want, rules);
+        if !own {
+            return false;
+        }
+        let below = index.checked_sub(1).is_none_or(|below| {
+            let (order_below, level_below) = (&orders[below], ascending(below));
+            level_below.price < want.price
+                && order.price - level_below.price > one_price_within
+                && order.price - order_below.price > one_price_within
+                && ((order_below.price - want.price).abs() > distance
+                    || !price_close_enough(order_below.price, want, rules))
+        });
+        below
+            && orders.get(index + 1).is_none_or(|order_above| {
+                ascending(index + 1).price - order.price > one_price_within
+                    && ((order_above.price - want.price).abs() >= distance
+                        || !price_close_enough(order_above.price, want, rules))
             })
-            && orders
-                .get(index + 1)
-                .is_none_or(|above| !price_close_enough(above.price, want, rules))
     })
 }
 

@@ -689,8 +689,9 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 
     /// Live orders each near its level, within the requote tolerance or just past it (as after
-    /// most ticks, when the ladder moved by less than the tolerance), sometimes resized,
-    /// doubled, gone or joined by a stray, in any order, with tolerances from far below the
+    /// most ticks, when the ladder moved by less than the tolerance) or whole half ticks away
+    /// (as far as a neighbour), sometimes resized, doubled, gone or joined by a stray, in any
+    /// order, with the levels sometimes out of order, with tolerances from far below the
     /// levels' spacing (10 bps) to several spacings: the diff gives exactly the reference's
     /// actions, and whenever the one-pass check says each order serves its own level, the
     /// reference sends nothing on that side.
@@ -699,6 +700,8 @@ proptest! {
         bid_steps in prop::collection::btree_set(0_i64..30, 0..7),
         ask_steps in prop::collection::btree_set(0_i64..30, 0..7),
         shares in prop::collection::vec(prop_oneof![Just(1.0), Just(-1.0), -1.2_f64..1.2], 14),
+        half_ticks in prop::collection::vec(prop::option::weighted(0.3, -2_i32..=2), 14),
+        swap in prop::option::weighted(0.1, 0_usize..6),
         scales in prop::collection::vec(prop_oneof![4 => Just(1.0), 1 => 0.6_f64..1.4], 14),
         gone in prop::option::weighted(0.1, 0_usize..14),
         twice in prop::option::weighted(0.1, 0_usize..14),
@@ -710,14 +713,18 @@ proptest! {
     ) {
         let bid_steps: Vec<i64> = bid_steps.into_iter().collect();
         let ask_steps: Vec<i64> = ask_steps.into_iter().collect();
-        let want = ladder(&steady_side(100.0, -1.0, &bid_steps, None), &steady_side(100.5, 1.0, &ask_steps, None));
+        let mut want = ladder(&steady_side(100.0, -1.0, &bid_steps, None), &steady_side(100.5, 1.0, &ask_steps, None));
         let mut orders = Vec::new();
         let levels = want.bids.iter().map(|q| (Side::Buy, q)).chain(want.asks.iter().map(|q| (Side::Sell, q)));
         for (index, (side, quote)) in levels.enumerate() {
             if gone == Some(index) {
                 continue;
             }
-            let price = quote.price * (1.0 + shares[index] * tolerance * 1e-4);
+            // Half ticks put orders as far from a level as its neighbour's order (ties).
+            let price = match half_ticks[index] {
+                Some(halves) => ((quote.price + f64::from(halves) * 0.05) * 100.0).round() / 100.0,
+                None => quote.price * (1.0 + shares[index] * tolerance * 1e-4),
+            };
             orders.push(live(&format!("o{index}"), side, price, quote.size * scales[index]));
             if twice == Some(index) {
                 orders.push(live(&format!("o{index}b"), side, price, quote.size));
@@ -726,6 +733,13 @@ proptest! {
         if let Some((is_bid, step, size)) = stray {
             let (side, price) = if is_bid { (Side::Buy, 100.0 - step as f64 * 0.1) } else { (Side::Sell, 100.5 + step as f64 * 0.1) };
             orders.push(live("stray", side, (price * 10.0).round() / 10.0, f64::from(size)));
+        }
+        // Levels out of order: the first two swapped.
+        if let Some(at) = swap {
+            let side = if at % 2 == 0 { &mut want.bids } else { &mut want.asks };
+            if side.len() >= 2 {
+                side.swap(0, 1);
+            }
         }
         let by = rotation % (orders.len() + 1);
         orders.rotate_left(by);
@@ -778,17 +792,25 @@ fn orders_within_tolerance_of_their_own_levels_are_all_kept_in_one_pass() {
     }
     let mut ids = ClientOrderIds::new("t-").unwrap();
     assert!(diff(&want, &orders, &rules, &mut ids).is_empty());
-    // An order within tolerance of its neighbour's level too is left to the full matching.
+    // Within a wide tolerance, orders nearer their neighbours' levels than their own too: the
+    // first level the matching takes would take its neighbour's order, so it is left to the
+    // full matching (which keeps both here, the other way round).
     let wide = DiffRules {
         requote_tolerance_bps: 20.0,
         ..rules
     };
+    let want = ladder(&[], &[(100.1, 1.0), (100.2, 1.0)]);
+    let orders = vec![
+        live("a", Side::Sell, 100.0, 1.0),
+        live("b", Side::Sell, 100.12, 1.0),
+    ];
     assert!(!each_order_serves_its_level(
-        &side_orders(&orders, Side::Buy),
-        &want.bids,
-        Side::Buy,
+        &side_orders(&orders, Side::Sell),
+        &want.asks,
+        Side::Sell,
         &wide
     ));
+    assert!(diff(&want, &orders, &wide, &mut ids).is_empty());
 }
 
 #[test]
@@ -847,6 +869,36 @@ fn two_orders_one_price_apart_by_less_than_a_hair_are_not_taken_as_serving_two_l
     assert!(
         matches!(&actions[0], OrderAction::Cancel { client_order_id, .. } if client_order_id == "b")
     );
+    assert_eq!(
+        actions,
+        diff_reference(&want, &orders, &rules, &mut reference_ids)
+    );
+}
+
+#[test]
+fn a_neighbouring_order_as_near_as_a_levels_own_is_left_to_the_full_matching() {
+    // Bids: the best level (taken first) is as near the order below it as its own order above
+    // it; ties go to the lower price, so the best level takes its neighbour's order and the
+    // next level, too far from the one left, needs a new order.
+    let rules = DiffRules {
+        requote_tolerance_bps: 10.0,
+        ..DiffRules::default()
+    };
+    let want = ladder(&[(100.0, 1.0), (99.875, 1.0)], &[]);
+    let orders = vec![
+        live("a", Side::Buy, 100.0625, 1.0),
+        live("b", Side::Buy, 99.9375, 1.0),
+    ];
+    assert!(!each_order_serves_its_level(
+        &side_orders(&orders, Side::Buy),
+        &want.bids,
+        Side::Buy,
+        &rules
+    ));
+    let mut ids = ClientOrderIds::new("t-").unwrap();
+    let mut reference_ids = ids.clone();
+    let actions = diff(&want, &orders, &rules, &mut ids);
+    assert!(!actions.is_empty());
     assert_eq!(
         actions,
         diff_reference(&want, &orders, &rules, &mut reference_ids)
