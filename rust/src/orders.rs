@@ -285,8 +285,12 @@ pub fn diff_with(
         // By price, so that the matching below (ties between equally near orders, the choice of
         // a spare to amend) does not depend on the order the live orders came in: the same
         // orders in any order give the same actions, and diffing the result again gives none.
-        // (A stable sort: orders at one price keep the order they came in.)
-        orders.sort_by(|a, b| a.price.total_cmp(&b.price));
+        // (As a stable sort: orders at one price keep the order they came in.)
+        sort_by_price(orders);
+        // Every order still serving its own level (the usual tick): nothing to send.
+        if each_order_serves_its_level(orders, wanted, side, rules) {
+            continue;
+        }
         let apart = prices_apart(orders, wanted, side, on_wanted_price, first_at_or_above);
         if !apart {
             // Two orders at one price (or prices within `same_price`'s tolerance that are not
@@ -315,7 +319,7 @@ pub fn diff_with(
                     });
                 }
             }
-            orders.sort_by(|a, b| a.price.total_cmp(&b.price));
+            sort_by_price(orders);
         }
         let orders = &orders[..];
         if apart {
@@ -446,6 +450,100 @@ pub fn diff_with(
     cancels.append(amends);
     cancels.append(places);
     cancels
+}
+
+/// Sorts one side's orders by price as a stable sort would, without sorting when they came
+/// in by price already (rising, or falling with no two at one price): the live orders of a
+/// side usually come in the order their levels were placed.
+fn sort_by_price(orders: &mut [SideOrder]) {
+    let rising = orders
+        .windows(2)
+        .all(|pair| pair[0].price.total_cmp(&pair[1].price).is_le());
+    if rising {
+        return;
+    }
+    let falling = orders
+        .windows(2)
+        .all(|pair| pair[0].price.total_cmp(&pair[1].price).is_gt());
+    if falling {
+        orders.reverse();
+    } else {
+        orders.sort_by(|a, b| a.price.total_cmp(&b.price));
+    }
+}
+
+/// Whether this side's orders (sorted by price) are one per wanted level and the matching of
+/// [`diff_with`] would keep each for its own level, so that nothing is sent: the orders and the
+/// levels paired from the lowest price up, and for each pair
+/// - the order within tolerance (price and size) of its level;
+/// - the order strictly between the neighbouring levels, and further than `same_price`'s
+///   tolerance from them and from the order below: no order is on another level's price
+///   (the exact pass takes each order for its own level or for none) and no two orders are one
+///   price (no duplicate to cancel);
+/// - each neighbouring order (the one below is under this level, the one above over it)
+///   either not within price tolerance of the level or further from it than the level's own
+///   order (the one above may be as far: ties go to the lower price). Orders past the
+///   neighbours are further still (the distance grows with the order's distance on either
+///   side), so the nearest pass, whichever level it takes first, finds each level's own order
+///   nearest among the orders left.
+///
+/// This one pass, without allocating, stands in for the matching on the usual tick, when the
+/// ladder has moved by less than the tolerance (the levels of a tight ladder may be within
+/// tolerance of their neighbours' orders). Anything else (a level moved out of tolerance, a
+/// size changed, an order gone, doubled or stray, an order nearer another level) takes the
+/// full matching.
+fn each_order_serves_its_level(
+    orders: &[SideOrder],
+    wanted: &[Quote],
+    side: Side,
+    rules: &DiffRules,
+) -> bool {
+    let levels = wanted.len();
+    if orders.len() != levels {
+        return false;
+    }
+    let (Some(highest_order), Some(highest_level)) = (orders.last(), levels.checked_sub(1)) else {
+        // No order and no level: nothing to do.
+        return true;
+    };
+    // The wanted levels from the lowest price up (bids come best, highest, first), to pair
+    // with the orders sorted by price.
+    let ascending = |index: usize| match side {
+        Side::Buy => &wanted[levels - 1 - index],
+        Side::Sell => &wanted[index],
+    };
+    // Two of these prices further apart than this are not one price for `same_price` (its
+    // allowance is at most this, and float subtraction is monotone).
+    let one_price_within = 1e-9 * highest_order.price.max(ascending(highest_level).price);
+    if !one_price_within.is_finite() {
+        return false;
+    }
+    (0..levels).all(|index| {
+        let order = &orders[index];
+        let want = ascending(index);
+        let distance = (order.price - want.price).abs();
+        // A level at a price of zero or below would call every order near.
+        let own = want.price > 0.0
+            && order.price > 0.0
+            && close_enough(order.price, order.size, want, rules);
+        if !own {
+            return false;
+        }
+        let below = index.checked_sub(1).is_none_or(|below| {
+            let (order_below, level_below) = (&orders[below], ascending(below));
+            level_below.price < want.price
+                && order.price - level_below.price > one_price_within
+                && order.price - order_below.price > one_price_within
+                && ((order_below.price - want.price).abs() > distance
+                    || !price_close_enough(order_below.price, want, rules))
+        });
+        below
+            && orders.get(index + 1).is_none_or(|order_above| {
+                ascending(index + 1).price - order.price > one_price_within
+                    && ((order_above.price - want.price).abs() >= distance
+                        || !price_close_enough(order_above.price, want, rules))
+            })
+    })
 }
 
 /// Whether this side's orders (sorted by price) and wanted prices are positive, finite and

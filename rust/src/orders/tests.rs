@@ -668,3 +668,239 @@ fn an_unchanged_ladder_sends_nothing_and_a_changed_one_does() {
         matches!(&actions[1], OrderAction::Place { side: Side::Buy, price, .. } if *price == 100.0)
     );
 }
+
+/// One side's orders as [`diff_with`] sees them: flat and sorted by price.
+fn side_orders(live: &[LiveOrder], side: Side) -> Vec<SideOrder> {
+    let mut orders: Vec<SideOrder> = live
+        .iter()
+        .enumerate()
+        .filter(|(_, order)| order.side == side)
+        .map(|(index, order)| SideOrder {
+            price: order.price,
+            size: order.size,
+            live: index,
+        })
+        .collect();
+    sort_by_price(&mut orders);
+    orders
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// Live orders each near its level, within the requote tolerance or just past it (as after
+    /// most ticks, when the ladder moved by less than the tolerance) or whole half ticks away
+    /// (as far as a neighbour), sometimes resized, doubled, gone or joined by a stray, in any
+    /// order, with the levels sometimes out of order, with tolerances from far below the
+    /// levels' spacing (10 bps) to several spacings: the diff gives exactly the reference's
+    /// actions, and whenever the one-pass check says each order serves its own level, the
+    /// reference sends nothing on that side.
+    #[test]
+    fn orders_within_tolerance_of_their_levels_give_the_reference_actions(
+        bid_steps in prop::collection::btree_set(0_i64..30, 0..7),
+        ask_steps in prop::collection::btree_set(0_i64..30, 0..7),
+        shares in prop::collection::vec(prop_oneof![Just(1.0), Just(-1.0), -1.2_f64..1.2], 14),
+        half_ticks in prop::collection::vec(prop::option::weighted(0.3, -2_i32..=2), 14),
+        swap in prop::option::weighted(0.1, 0_usize..6),
+        scales in prop::collection::vec(prop_oneof![4 => Just(1.0), 1 => 0.6_f64..1.4], 14),
+        gone in prop::option::weighted(0.1, 0_usize..14),
+        twice in prop::option::weighted(0.1, 0_usize..14),
+        stray in prop::option::weighted(0.1, (any::<bool>(), 0_i64..40, 1_u32..4)),
+        rotation in 0_usize..15,
+        tolerance in prop_oneof![Just(1.0), Just(1e-4), Just(5.0), 0.0_f64..40.0],
+        size_tolerance in prop_oneof![Just(0.25), 0.0_f64..1.0],
+        amend in any::<bool>(),
+    ) {
+        let bid_steps: Vec<i64> = bid_steps.into_iter().collect();
+        let ask_steps: Vec<i64> = ask_steps.into_iter().collect();
+        let mut want = ladder(&steady_side(100.0, -1.0, &bid_steps, None), &steady_side(100.5, 1.0, &ask_steps, None));
+        let mut orders = Vec::new();
+        let levels = want.bids.iter().map(|q| (Side::Buy, q)).chain(want.asks.iter().map(|q| (Side::Sell, q)));
+        for (index, (side, quote)) in levels.enumerate() {
+            if gone == Some(index) {
+                continue;
+            }
+            // Half ticks put orders as far from a level as its neighbour's order (ties).
+            let price = match half_ticks[index] {
+                Some(halves) => ((quote.price + f64::from(halves) * 0.05) * 100.0).round() / 100.0,
+                None => quote.price * (1.0 + shares[index] * tolerance * 1e-4),
+            };
+            orders.push(live(&format!("o{index}"), side, price, quote.size * scales[index]));
+            if twice == Some(index) {
+                orders.push(live(&format!("o{index}b"), side, price, quote.size));
+            }
+        }
+        if let Some((is_bid, step, size)) = stray {
+            let (side, price) = if is_bid { (Side::Buy, 100.0 - step as f64 * 0.1) } else { (Side::Sell, 100.5 + step as f64 * 0.1) };
+            orders.push(live("stray", side, (price * 10.0).round() / 10.0, f64::from(size)));
+        }
+        // Levels out of order: the first two swapped.
+        if let Some(at) = swap {
+            let side = if at % 2 == 0 { &mut want.bids } else { &mut want.asks };
+            if side.len() >= 2 {
+                side.swap(0, 1);
+            }
+        }
+        let by = rotation % (orders.len() + 1);
+        orders.rotate_left(by);
+        let rules = DiffRules { requote_tolerance_bps: tolerance, size_tolerance, supports_amend: amend };
+        let mut ids = ClientOrderIds::new("p-").unwrap();
+        let mut reference_ids = ids.clone();
+        let mut scratch = DiffScratch::default();
+        let mut expected = Vec::new();
+        for _ in 0..2 {
+            expected = diff_reference(&want, &orders, &rules, &mut reference_ids);
+            prop_assert_eq!(diff_with(&want, &orders, &rules, &mut ids, &mut scratch), expected.clone());
+        }
+        for (side, wanted) in [(Side::Buy, &want.bids), (Side::Sell, &want.asks)] {
+            if each_order_serves_its_level(&side_orders(&orders, side), wanted, side, &rules) {
+                prop_assert!(expected.iter().all(|action| action.side() != side), "{:?} sends {:?}", side, expected);
+            }
+        }
+    }
+}
+
+#[test]
+fn orders_within_tolerance_of_their_own_levels_are_all_kept_in_one_pass() {
+    // The usual tick: the ladder moved by less than the 1 bps tolerance, so every order (in the
+    // order they were placed: bids falling, asks rising) serves its level as it is.
+    let rules = DiffRules::default();
+    let want = ladder(
+        &[(100.0, 1.0), (99.9, 1.0), (99.5, 2.0)],
+        &[(100.1, 1.0), (100.2, 1.0), (100.6, 2.0)],
+    );
+    let orders = vec![
+        live("a", Side::Buy, 100.005, 1.0),
+        live("b", Side::Buy, 99.895, 1.1),
+        live("c", Side::Buy, 99.5, 2.0),
+        live("d", Side::Sell, 100.09, 1.0),
+        live("e", Side::Sell, 100.2, 0.9),
+        live("f", Side::Sell, 100.605, 2.0),
+    ];
+    for side in [Side::Buy, Side::Sell] {
+        let wanted = if side == Side::Buy {
+            &want.bids
+        } else {
+            &want.asks
+        };
+        assert!(each_order_serves_its_level(
+            &side_orders(&orders, side),
+            wanted,
+            side,
+            &rules
+        ));
+    }
+    let mut ids = ClientOrderIds::new("t-").unwrap();
+    assert!(diff(&want, &orders, &rules, &mut ids).is_empty());
+    // Within a wide tolerance, orders nearer their neighbours' levels than their own too: the
+    // first level the matching takes would take its neighbour's order, so it is left to the
+    // full matching (which keeps both here, the other way round).
+    let wide = DiffRules {
+        requote_tolerance_bps: 20.0,
+        ..rules
+    };
+    let want = ladder(&[], &[(100.1, 1.0), (100.2, 1.0)]);
+    let orders = vec![
+        live("a", Side::Sell, 100.0, 1.0),
+        live("b", Side::Sell, 100.12, 1.0),
+    ];
+    assert!(!each_order_serves_its_level(
+        &side_orders(&orders, Side::Sell),
+        &want.asks,
+        Side::Sell,
+        &wide
+    ));
+    assert!(diff(&want, &orders, &wide, &mut ids).is_empty());
+}
+
+#[test]
+fn two_orders_one_price_apart_by_less_than_a_hair_are_not_taken_as_serving_two_levels() {
+    // Two orders within `same_price`'s tolerance of each other (one price for the diff, so the
+    // second is cancelled), each within the requote tolerance of a different level: the
+    // lower one just inside the first level's tolerance, the higher one just past it and just
+    // inside the second level's.
+    let rules = DiffRules::default();
+    let close = |price: f64, level: f64| {
+        price_close_enough(
+            price,
+            &Quote {
+                price: level,
+                size: 1.0,
+            },
+            &rules,
+        )
+    };
+    // The highest of positive prices from `low` (where `holds`) to `high` (where not) at which
+    // `holds` still does, halving the bit patterns between them (they rise with the price).
+    let last_holding = |mut low: f64, mut high: f64, holds: &dyn Fn(f64) -> bool| {
+        while high.to_bits() - low.to_bits() > 1 {
+            let middle = f64::from_bits(low.to_bits() + (high.to_bits() - low.to_bits()) / 2);
+            if holds(middle) {
+                low = middle;
+            } else {
+                high = middle;
+            }
+        }
+        low
+    };
+    let first = 100.0;
+    let lower = last_holding(first, first * 1.0002, &|price| close(price, first));
+    let higher = lower.next_up();
+    assert!(!close(higher, first) && same_price(lower, higher));
+    let second = last_holding(higher, higher * 1.0003, &|level| close(higher, level));
+    assert!(
+        !close(lower, second),
+        "the two levels' tolerances meet between the orders"
+    );
+    let want = ladder(&[], &[(first, 1.0), (second, 1.0)]);
+    let orders = vec![
+        live("a", Side::Sell, lower, 1.0),
+        live("b", Side::Sell, higher, 1.0),
+    ];
+    assert!(!each_order_serves_its_level(
+        &side_orders(&orders, Side::Sell),
+        &want.asks,
+        Side::Sell,
+        &rules
+    ));
+    let mut ids = ClientOrderIds::new("t-").unwrap();
+    let mut reference_ids = ids.clone();
+    let actions = diff(&want, &orders, &rules, &mut ids);
+    assert!(
+        matches!(&actions[0], OrderAction::Cancel { client_order_id, .. } if client_order_id == "b")
+    );
+    assert_eq!(
+        actions,
+        diff_reference(&want, &orders, &rules, &mut reference_ids)
+    );
+}
+
+#[test]
+fn a_neighbouring_order_as_near_as_a_levels_own_is_left_to_the_full_matching() {
+    // Bids: the best level (taken first) is as near the order below it as its own order above
+    // it; ties go to the lower price, so the best level takes its neighbour's order and the
+    // next level, too far from the one left, needs a new order.
+    let rules = DiffRules {
+        requote_tolerance_bps: 10.0,
+        ..DiffRules::default()
+    };
+    let want = ladder(&[(100.0, 1.0), (99.875, 1.0)], &[]);
+    let orders = vec![
+        live("a", Side::Buy, 100.0625, 1.0),
+        live("b", Side::Buy, 99.9375, 1.0),
+    ];
+    assert!(!each_order_serves_its_level(
+        &side_orders(&orders, Side::Buy),
+        &want.bids,
+        Side::Buy,
+        &rules
+    ));
+    let mut ids = ClientOrderIds::new("t-").unwrap();
+    let mut reference_ids = ids.clone();
+    let actions = diff(&want, &orders, &rules, &mut ids);
+    assert!(!actions.is_empty());
+    assert_eq!(
+        actions,
+        diff_reference(&want, &orders, &rules, &mut reference_ids)
+    );
+}
