@@ -89,7 +89,10 @@ def test_the_repository_config_keeps_the_seed_keys_and_loads() -> None:
 def test_every_commented_table_of_the_repository_config_is_valid_when_uncommented(tmp_path: Path) -> None:
     lines = (REPO / "config.toml").read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("# [strategy]"))
-    uncommented = lines[:start] + [line[2:] if line.startswith("# ") else "" for line in lines[start:]]
+    # Commented lines become TOML; the file's own settings among them (`[orders]`) stay.
+    uncommented = lines[:start] + [
+        line[2:] if line.startswith("# ") else "" if line.lstrip().startswith("#") else line for line in lines[start:]
+    ]
     path = write(tmp_path, "\n".join(uncommented) + "\n")
     (tmp_path / "data").mkdir()
     config = load_config(path)

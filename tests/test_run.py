@@ -264,6 +264,7 @@ async def run_engine(
             sampler.cancel()
         seen["orders_over_websocket_at_end"] = engine.client.order_websocket_open
         seen["requotes_held"] = runtime.counters.requotes_held
+        seen["young_orders_kept"] = runtime.counters.young_orders_kept
         seen["backed_off"] = (engine.client._blocked_until, engine.client._orders_blocked_until) != (0.0, 0.0)
         seen["places_sent"] = runtime.counters.places_sent
         seen["rate_limited_ticks"] = runtime.counters.rate_limited
@@ -336,6 +337,27 @@ async def test_a_requote_the_rate_limit_holds_back_keeps_the_old_quotes(tmp_path
     assert none <= 0.05 * len(samples), f"no order of ours at the venue in {none} of {len(samples)} samples"
     assert both >= 0.5 * len(samples), f"both sides quoted in {both} of {len(samples)} samples"
     assert seen["summary"].open_orders_at_venue == 0 and seen["venue_open"] == []
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_a_minimum_order_life_cuts_the_churn_and_keeps_both_sides_quoted(tmp_path: Path) -> None:
+    """`[orders] min_order_life_ms`: a requote leaves young orders in place (those priced inside
+    the new quote excepted), so far fewer orders are sent than without it on the same market,
+    and both sides stay quoted."""
+    (tmp_path / "free").mkdir()
+    (tmp_path / "kept").mkdir()
+    free = await run_engine(tmp_path / "free", 6.0)
+    kept = await run_engine(tmp_path / "kept", 6.0, extra="\n[orders]\nmin_order_life_ms = 2000\n", sample_sides_s=0.05)
+    assert kept["young_orders_kept"] > 0, "no requote waited: the test would prove nothing"
+    assert free["young_orders_kept"] == 0
+    assert kept["places_sent"] <= 0.5 * free["places_sent"], (kept["places_sent"], free["places_sent"])
+    samples = kept["sides_resting"][20:]
+    assert sum(1 for sides in samples if not sides) <= 0.05 * len(samples)
+    assert sum(1 for sides in samples if len(sides) == 2) >= 0.5 * len(samples)
+    for seen in (free, kept):
+        assert seen["summary"].open_orders_at_venue == 0 and seen["venue_open"] == []
+        assert sorted((fill.trade_id, fill.size) for fill in seen["journal_fills"]) == sorted(seen["venue_fills"])
 
 
 @pytest.mark.slow

@@ -208,6 +208,7 @@ class OrdersConfig:
     orders_per_10s: float = 300.0
     orders_per_min: float = 1200.0
     cancel_reserve: float = 0.2
+    min_order_life_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -1130,6 +1131,9 @@ class _Reader:
             ),
             cancel_reserve=self.number(
                 table, "cancel_reserve", "orders.cancel_reserve", defaults.cancel_reserve, minimum=0.0, maximum=0.9
+            ),
+            min_order_life_ms=self.number(
+                table, "min_order_life_ms", "orders.min_order_life_ms", defaults.min_order_life_ms, minimum=0.0
             ),
         )
 

@@ -48,6 +48,7 @@ _LIVE_KEYS = (
     "orders.orders_per_10s",
     "orders.orders_per_min",
     "orders.cancel_reserve",
+    "orders.min_order_life_ms",
 )
 
 

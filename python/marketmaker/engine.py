@@ -122,6 +122,8 @@ class SymbolCounters:
     rate_limited: int = 0
     #: Cancels held back with their replacements while the rate limiter held the new orders.
     requotes_held: int = 0
+    #: Ticks whose requote of a side waited for its orders' `min_order_life_ms`.
+    young_orders_kept: int = 0
     resyncs: int = 0
     fills: int = 0
     #: Fills the user stream missed, applied from ``userTrades`` after it restarted.
@@ -234,6 +236,8 @@ class SymbolRuntime:
         self.resyncing = False
         #: Client ids whose cancel is in flight: not cancelled again meanwhile.
         self.cancelling: set[str] = set()
+        #: When each order still thought open was sent (monotonic ns), for `min_order_life_ms`.
+        self.placed_ns: dict[str, int] = {}
         #: Places whose outcome is unknown (answer lost): reconciled against open orders.
         self.unknown: set[str] = set()
         self.halted: str | None = None
@@ -524,6 +528,9 @@ class LiveEngine:
         cancels = [a for a in actions if a.kind == "cancel" and a.client_order_id not in runtime.cancelling]
         clock = _TickToOrder(runtime.counters, arrived_ns) if arrived_ns else None
         now = time.monotonic_ns()
+        min_life_ns = int(self.config.orders.min_order_life_ms * 1_000_000)
+        if min_life_ns and places and cancels:
+            places, cancels = self._keep_young_orders(runtime, places, cancels, now - min_life_ns)
         places_allowed = False
         if places:
             # The venue counts an order.place frame once per minute each, a batchOrders request once.
@@ -539,6 +546,8 @@ class LiveEngine:
         if cancels:  # first on the wire: what is withdrawn matters more than what is added
             if self.limiter.try_send(now, "cancels", orders=len(cancels), weight=1.0):
                 runtime.cancelling.update(a.client_order_id for a in cancels)
+                for action in cancels:
+                    runtime.placed_ns.pop(action.client_order_id, None)
                 runtime.counters.cancels_sent += len(cancels)
                 self._spawn_now(self._send_cancels(runtime, cancels, clock))
             else:
@@ -551,7 +560,39 @@ class LiveEngine:
                 runtime.account.add_order(action.client_order_id, action.side, action.price, size)
                 orders.append(NewOrder(action.client_order_id, action.side, action.price, size, post_only=True))
             runtime.counters.places_sent += len(orders)
+            if min_life_ns:
+                if len(runtime.placed_ns) > 4 * len(runtime.account.open_orders) + 64:  # filled and expired ones
+                    runtime.placed_ns = {
+                        cid: at for cid, at in runtime.placed_ns.items() if runtime.account.order(cid) is not None
+                    }
+                for action in places:
+                    runtime.placed_ns[action.client_order_id] = now
             self._spawn_now(self._send_places(runtime, places, orders, clock))
+
+    def _keep_young_orders(
+        self, runtime: SymbolRuntime, places: list[OrderAction], cancels: list[OrderAction], placed_before_ns: int
+    ) -> tuple[list[OrderAction], list[OrderAction]]:
+        """``[orders] min_order_life_ms``: a side whose requote would cancel an order placed after
+        ``placed_before_ns`` keeps its orders and holds its new ones back (the next tick after
+        the order has aged tries again), except for orders priced inside the new quote, which go
+        as before. A side with nothing to place is not held."""
+        young_sides = set()
+        for action in cancels:
+            placed = runtime.placed_ns.get(action.client_order_id)
+            if placed is not None and placed > placed_before_ns:
+                young_sides.add(action.side)
+        young_sides &= {action.side for action in places}
+        if not young_sides:
+            return places, cancels
+        held_places = [action for action in places if action.side in young_sides]
+        held_cancels = [action for action in cancels if action.side in young_sides]
+        runtime.counters.young_orders_kept += 1
+        runtime.dirty = True
+        return (
+            [action for action in places if action.side not in young_sides],
+            [action for action in cancels if action.side not in young_sides]
+            + self._cancels_that_cannot_wait(runtime, held_cancels, held_places),
+        )
 
     @staticmethod
     def _cancels_that_cannot_wait(
