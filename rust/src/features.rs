@@ -805,61 +805,37 @@ impl RidgeModel {
 /// lower triangle of `moments`; None when a pivot is not positive or the solution not finite.
 /// Every sum is taken left to right, as in [`cholesky_solve_any`] (same result, bit for bit).
 #[inline(never)]
-#[allow(clippy::needless_range_loop)] // the triangular solves read best with indices
 fn cholesky_solve<const N: usize>(
     moments: &[[f64; MAX_REGRESSORS]; MAX_REGRESSORS],
     targets: &[f64; MAX_REGRESSORS],
     penalty: f64,
 ) -> Option<[f64; MAX_REGRESSORS]> {
-    let mut lower = [[0.0; N]; N];
-    for i in 0..N {
-        for j in 0..i {
-            // `+ 0.0`: a zero moment comes out +0, as the diagonal's `+ penalty` would.
-            let mut value = moments[i][j] + 0.0;
-            for k in 0..j {
-                value -= lower[i][k] * lower[j][k];
-            }
-            lower[i][j] = value / lower[j][j];
-        }
-        let mut value = moments[i][i] + penalty;
-        for k in 0..i {
-            value -= lower[i][k] * lower[i][k];
-        }
-        if !(value > 0.0 && value.is_finite()) {
-            return None;
-        }
-        lower[i][i] = value.sqrt();
-    }
-    let mut solution = [0.0; MAX_REGRESSORS];
-    for i in 0..N {
-        let mut value = targets[i];
-        for k in 0..i {
-            value -= lower[i][k] * solution[k];
-        }
-        solution[i] = value / lower[i][i];
-    }
-    for i in (0..N).rev() {
-        let mut value = solution[i];
-        for k in i + 1..N {
-            value -= lower[k][i] * solution[k];
-        }
-        solution[i] = value / lower[i][i];
-    }
-    solution.iter().all(|w| w.is_finite()).then_some(solution)
+    cholesky_solve_sized(N, moments, targets, penalty)
 }
 
 /// [`cholesky_solve`] for any size up to [`MAX_REGRESSORS`].
-#[allow(clippy::needless_range_loop)] // the triangular solves read best with indices
 fn cholesky_solve_any(
     n: usize,
     moments: &[[f64; MAX_REGRESSORS]; MAX_REGRESSORS],
     targets: &[f64; MAX_REGRESSORS],
     penalty: f64,
 ) -> Option<[f64; MAX_REGRESSORS]> {
-    let n = n.min(MAX_REGRESSORS);
+    cholesky_solve_sized(n.min(MAX_REGRESSORS), moments, targets, penalty)
+}
+
+/// The solve of both: inlined into each, so that [`cholesky_solve`]'s loops run to a constant.
+#[inline(always)] // the fixed-size solve needs `n` known to unroll
+#[allow(clippy::inline_always, clippy::needless_range_loop)] // the triangular solves read best with indices
+fn cholesky_solve_sized(
+    n: usize,
+    moments: &[[f64; MAX_REGRESSORS]; MAX_REGRESSORS],
+    targets: &[f64; MAX_REGRESSORS],
+    penalty: f64,
+) -> Option<[f64; MAX_REGRESSORS]> {
     let mut lower = [[0.0; MAX_REGRESSORS]; MAX_REGRESSORS];
     for i in 0..n {
         for j in 0..i {
+            // `+ 0.0`: a zero moment comes out +0, as the diagonal's `+ penalty` would.
             let mut value = moments[i][j] + 0.0;
             for k in 0..j {
                 value -= lower[i][k] * lower[j][k];

@@ -247,6 +247,25 @@ pub struct DiffScratch {
     places: Vec<OrderAction>,
 }
 
+/// One side's live orders into `orders`, flat and sorted by price: so that the diff's matching
+/// (ties between equally near orders, the choice of a spare to amend) does not depend on the
+/// order the live orders came in — the same orders in any order give the same actions, and
+/// diffing the result again gives none. (A stable sort: orders at one price keep their order.)
+fn read_side(live: &[LiveOrder], side: Side, orders: &mut Vec<SideOrder>) {
+    orders.clear();
+    orders.extend(
+        live.iter()
+            .enumerate()
+            .filter(|(_, order)| order.side == side)
+            .map(|(index, order)| SideOrder {
+                price: order.price,
+                size: order.size,
+                live: index,
+            }),
+    );
+    sort_by_price(orders);
+}
+
 /// [`diff`] with its working lists in `scratch` (same result).
 #[allow(clippy::too_many_lines)] // one pass per side: duplicates, exact, nearest, amend/place, cancel
 pub fn diff_with(
@@ -271,22 +290,7 @@ pub fn diff_with(
     amends.clear();
     places.clear();
     for (side, wanted) in [(Side::Buy, &desired.bids), (Side::Sell, &desired.asks)] {
-        orders.clear();
-        orders.extend(
-            live.iter()
-                .enumerate()
-                .filter(|(_, order)| order.side == side)
-                .map(|(index, order)| SideOrder {
-                    price: order.price,
-                    size: order.size,
-                    live: index,
-                }),
-        );
-        // By price, so that the matching below (ties between equally near orders, the choice of
-        // a spare to amend) does not depend on the order the live orders came in: the same
-        // orders in any order give the same actions, and diffing the result again gives none.
-        // (As a stable sort: orders at one price keep the order they came in.)
-        sort_by_price(orders);
+        read_side(live, side, orders);
         // Every order still serving its own level (the usual tick): nothing to send.
         if each_order_serves_its_level(orders, wanted, side, rules) {
             continue;

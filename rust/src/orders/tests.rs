@@ -671,17 +671,8 @@ fn an_unchanged_ladder_sends_nothing_and_a_changed_one_does() {
 
 /// One side's orders as [`diff_with`] sees them: flat and sorted by price.
 fn side_orders(live: &[LiveOrder], side: Side) -> Vec<SideOrder> {
-    let mut orders: Vec<SideOrder> = live
-        .iter()
-        .enumerate()
-        .filter(|(_, order)| order.side == side)
-        .map(|(index, order)| SideOrder {
-            price: order.price,
-            size: order.size,
-            live: index,
-        })
-        .collect();
-    sort_by_price(&mut orders);
+    let mut orders = Vec::new();
+    read_side(live, side, &mut orders);
     orders
 }
 

@@ -131,7 +131,7 @@ const ZEROS: u64 = 0x3030_3030_3030_3030;
 /// The eight bytes of `window` from `at`, the first one lowest.
 #[inline(always)] // read for every level: no call
 #[allow(clippy::inline_always)]
-fn word_in(window: &[u8; LEVEL_WINDOW], at: usize) -> u64 {
+fn word_in<const W: usize>(window: &[u8; W], at: usize) -> u64 {
     let mut bytes = [0_u8; 8];
     bytes.copy_from_slice(&window[at..at + 8]);
     u64::from_le_bytes(bytes)
@@ -281,15 +281,6 @@ fn level_in_tail(rest: &[u8], tick: (i64, u32)) -> Option<(i64, f64, usize)> {
 /// The bytes [`LevelShape::read`] looks at: the level (at most [`MAX_SHAPED_LEVEL`] bytes)
 /// in three words, and the eight-byte reads of its two numbers.
 const SHAPE_WINDOW: usize = 32;
-
-/// The eight bytes of `window` from `at`, the first one lowest.
-#[inline(always)] // read for every level: no call
-#[allow(clippy::inline_always)]
-fn word_of(window: &[u8; SHAPE_WINDOW], at: usize) -> u64 {
-    let mut bytes = [0_u8; 8];
-    bytes.copy_from_slice(&window[at..at + 8]);
-    u64::from_le_bytes(bytes)
-}
 
 /// The longest level [`LevelShape`] describes: it and the byte after it fit in three words.
 const MAX_SHAPED_LEVEL: usize = 23;
@@ -475,7 +466,7 @@ impl LevelShape {
     /// None for a level this layout cannot describe (whitespace, a number of more than eight
     /// bytes, a level longer than [`MAX_SHAPED_LEVEL`], anything not a level).
     fn of(window: &[u8; SHAPE_WINDOW], tick_scale: u32) -> Option<Self> {
-        let words = [0, 8, 16].map(|at| word_of(window, at));
+        let words = [0, 8, 16].map(|at| word_in(window, at));
         // The high bit of every byte that is not a digit (as in `read`), and the same as one bit
         // a byte over the first 24 bytes (each word's eight high bits gathered into its top byte
         // by one multiplication).
@@ -564,7 +555,7 @@ impl LevelShape {
     #[inline(always)] // read for every level: no call, no returned enum
     #[allow(clippy::inline_always)]
     fn read(&self, window: &[u8; SHAPE_WINDOW], tick_digits: i64) -> Option<Level> {
-        let word = |at: usize| word_of(window, at);
+        let word = |at: usize| word_in(window, at);
         let mut wrong = 0;
         for (index, at) in [0, 8, 16].into_iter().enumerate() {
             let text = word(at);
