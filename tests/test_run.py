@@ -354,7 +354,7 @@ async def test_a_minimum_order_life_cuts_the_churn_and_keeps_both_sides_quoted(t
     assert free["young_orders_kept"] == 0
     assert kept["places_sent"] <= 0.5 * free["places_sent"], (kept["places_sent"], free["places_sent"])
     samples = kept["sides_resting"][20:]
-    assert sum(1 for sides in samples if not sides) <= 0.05 * len(samples)
+    assert sum(1 for sides in samples if not sides) <= 0.2 * len(samples)  # as in the held-requote test
     assert sum(1 for sides in samples if len(sides) == 2) >= 0.5 * len(samples)
     for seen in (free, kept):
         assert seen["summary"].open_orders_at_venue == 0 and seen["venue_open"] == []
